@@ -1,0 +1,158 @@
+"""In-process publish/subscribe bus on trio memory channels.
+
+Each subscriber owns one bounded channel and declares a policy:
+
+* ``LOSSLESS``: the publisher waits for room (alert stage, webhook queue).  Only use it
+  for consumers that keep up; a slow lossless subscriber slows its publishers.
+* ``LATEST_WINS``: when the channel is full the oldest queued event is dropped and
+  counted, so a publisher never waits (API stream, MQTT stats, the state stage).
+
+A subscriber that exits (normally, by cancellation or by an exception) leaves the bus
+when its ``subscribe`` context closes; a channel found closed on publish is removed too.
+Either way the other subscribers are untouched.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from pipeline import codec
+
+log = logging.getLogger(__name__)
+
+
+class Policy(enum.Enum):
+    LOSSLESS = "lossless"
+    LATEST_WINS = "latest-wins"
+
+
+@dataclass
+class SubscriberStats:
+    """Counters of one subscriber, readable at any time."""
+
+    name: str
+    topic: str
+    policy: Policy
+    maxsize: int
+    delivered: int = 0
+    dropped: int = 0
+
+    def as_dict(self, depth: int) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "topic": self.topic,
+            "policy": self.policy.value,
+            "maxsize": self.maxsize,
+            "delivered": self.delivered,
+            "dropped": self.dropped,
+            "depth": depth,
+        }
+
+
+@dataclass(eq=False)
+class Subscription:
+    """The receiving end of one subscriber: iterate it to get decoded events."""
+
+    stats: SubscriberStats
+    _send: trio.MemorySendChannel[bytes] = field(repr=False)
+    _receive: trio.MemoryReceiveChannel[bytes] = field(repr=False)
+
+    @property
+    def depth(self) -> int:
+        return self._receive.statistics().current_buffer_used
+
+    async def receive_raw(self) -> bytes:
+        raw = await self._receive.receive()
+        self.stats.delivered += 1
+        return raw
+
+    async def receive(self) -> Any:
+        return codec.decode(await self.receive_raw())
+
+    # An iterator object, not an async generator: a consumer that leaves its loop early
+    # (``break``, or an exception in the loop body) must not leave an unfinished async
+    # generator for trio to finalize (and warn about) later.
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            return await self.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            raise StopAsyncIteration from None
+
+
+class Bus:
+    """Topics to subscribers.  Not thread-safe: use it from the trio thread only."""
+
+    def __init__(self) -> None:
+        self._topics: dict[str, list[Subscription]] = {}
+
+    @contextmanager
+    def subscribe(
+        self,
+        topic: str,
+        *,
+        name: str,
+        policy: Policy = Policy.LATEST_WINS,
+        maxsize: int = 64,
+    ) -> Iterator[Subscription]:
+        """Subscribe for the duration of the ``with`` block."""
+        if maxsize < 1:
+            raise ValueError("maxsize must be at least 1")
+        send, receive = trio.open_memory_channel[bytes](maxsize)
+        sub = Subscription(SubscriberStats(name, topic, policy, maxsize), send, receive)
+        self._topics.setdefault(topic, []).append(sub)
+        try:
+            yield sub
+        finally:
+            self._remove(topic, sub)
+
+    def _remove(self, topic: str, sub: Subscription) -> None:
+        subs = self._topics.get(topic, [])
+        if sub in subs:
+            subs.remove(sub)
+        sub._send.close()
+        sub._receive.close()
+
+    def subscribers(self) -> list[dict[str, Any]]:
+        return [s.stats.as_dict(s.depth) for subs in self._topics.values() for s in subs]
+
+    async def publish(self, topic: str, event: Any) -> None:
+        """Encode ``event`` once and hand the bytes to every subscriber of ``topic``."""
+        await self.publish_raw(topic, codec.encode(event))
+
+    async def publish_raw(self, topic: str, raw: bytes) -> None:
+        for sub in list(self._topics.get(topic, ())):
+            try:
+                if sub.stats.policy is Policy.LATEST_WINS:
+                    self._offer(sub, raw)
+                else:
+                    await sub._send.send(raw)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                log.info("bus: subscriber %s on %s is gone; removing it", sub.stats.name, topic)
+                self._remove(topic, sub)
+        # Give subscribers a chance to run even when every send was non-blocking.
+        await trio.lowlevel.checkpoint()
+
+    @staticmethod
+    def _offer(sub: Subscription, raw: bytes) -> None:
+        try:
+            sub._send.send_nowait(raw)
+            return
+        except trio.WouldBlock:
+            pass
+        # Full: drop the oldest queued event to make room for the newest.
+        try:
+            sub._receive.receive_nowait()
+            sub.stats.dropped += 1
+        except trio.WouldBlock:  # emptied meanwhile (cannot happen on one thread)
+            pass
+        sub._send.send_nowait(raw)

@@ -1,0 +1,278 @@
+"""Configuration: built-in defaults < TOML file (``--config``) < command-line flags.
+
+The file is parsed once into frozen dataclasses that are passed down; nothing reads the
+configuration from a global.  Any unknown key, wrong type or out-of-range value raises
+:class:`ConfigError`, whose text is one line naming the key, the value and the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipeline.plugins import PLUGINS
+
+SECRET_KEYS = frozenset({"password"})
+REDACTED = "********"
+
+
+class ConfigError(ValueError):
+    """A bad configuration value: ``key``, ``value`` and ``reason``."""
+
+    def __init__(self, key: str, value: Any, reason: str) -> None:
+        self.key, self.value, self.reason = key, value, reason
+        super().__init__(f"config error: {key} = {value!r}: {reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalConfig:
+    refresh: float = 2.0
+    sampler_timeout: float = 10.0
+    retry_initial: float = 1.0
+    retry_max: float = 60.0
+    strftime_format: str = "%Y-%m-%d %H:%M:%S %Z"
+    log_level: str = "INFO"
+
+
+@dataclass(frozen=True, slots=True)
+class ApiConfig:
+    enabled: bool = True
+    bind: str = "127.0.0.1"
+    port: int = 61208
+    url_prefix: str = ""
+    username: str = "glances"
+    password: str = ""
+    cors_origins: tuple[str, ...] = ("*",)
+    gzip_min_size: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class PluginConfig:
+    disable: bool = False
+    refresh: float | None = None
+    timeout: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    global_: GlobalConfig = field(default_factory=GlobalConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
+    plugins: Mapping[str, PluginConfig] = field(
+        default_factory=lambda: {name: PluginConfig() for name in PLUGINS}
+    )
+    source: str | None = None
+
+    def refresh_of(self, plugin: str) -> float:
+        """The plugin's refresh: its own key, else the reference default, else global."""
+        own = self.plugins[plugin].refresh
+        if own is not None:
+            return own
+        default = PLUGINS[plugin].refresh
+        return default if default is not None else self.global_.refresh
+
+    def timeout_of(self, plugin: str) -> float:
+        own = self.plugins[plugin].timeout
+        return own if own is not None else self.global_.sampler_timeout
+
+    def enabled_plugins(self) -> list[str]:
+        return [name for name in PLUGINS if not self.plugins[name].disable]
+
+    def as_dict(self, *, redact: bool = True) -> dict[str, dict[str, Any]]:
+        """``{section: {key: value}}`` as in the TOML file, with the effective values
+        (a plugin's refresh and timeout resolved); secrets redacted."""
+        out: dict[str, dict[str, Any]] = {
+            "global": _section_dict(self.global_, redact),
+            "api": _section_dict(self.api, redact),
+        }
+        for name, plugin in self.plugins.items():
+            out[name] = {
+                "disable": plugin.disable,
+                "refresh": self.refresh_of(name),
+                "timeout": self.timeout_of(name),
+            }
+        return out
+
+
+def _section_dict(obj: Any, redact: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if isinstance(value, tuple):
+            value = list(value)
+        if redact and f.name in SECRET_KEYS and value:
+            value = REDACTED
+        out[f.name] = value
+    return out
+
+
+# --- validation ------------------------------------------------------------------------
+
+Check = Callable[[str, Any], Any]
+
+
+def _number(lo: float, hi: float = math.inf, *, integer: bool = False) -> Check:
+    def check(key: str, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            kind = "an integer" if integer else "a number"
+            raise ConfigError(key, value, f"must be {kind}, not {type(value).__name__}")
+        if integer and not isinstance(value, int):
+            raise ConfigError(key, value, "must be an integer")
+        if not lo <= value <= hi or (isinstance(value, float) and math.isnan(value)):
+            bound = f"between {lo:g} and {hi:g}" if hi != math.inf else f"at least {lo:g}"
+            raise ConfigError(key, value, f"must be {bound}")
+        return value if integer else float(value)
+
+    return check
+
+
+def _boolean(key: str, value: Any) -> Any:
+    if not isinstance(value, bool):
+        raise ConfigError(key, value, f"must be true or false, not {type(value).__name__}")
+    return value
+
+
+def _string(*, choices: tuple[str, ...] = (), max_len: int = 4096) -> Check:
+    def check(key: str, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise ConfigError(key, value, f"must be a string, not {type(value).__name__}")
+        if choices and value not in choices:
+            raise ConfigError(key, value, f"must be one of {', '.join(choices)}")
+        if len(value) > max_len or "\x00" in value:
+            raise ConfigError(key, value, f"must be at most {max_len} characters, no NUL")
+        return value
+
+    return check
+
+
+def _string_list(key: str, value: Any) -> Any:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(key, value, "must be a list of non-empty strings")
+    return tuple(value)
+
+
+def _url_prefix(key: str, value: Any) -> Any:
+    value = _string(max_len=200)(key, value)
+    value = value.rstrip("/")
+    if value and (not value.startswith("/") or "//" in value or " " in value):
+        raise ConfigError(key, value, "must be empty or a path like /glances")
+    return value
+
+
+def _log_level(key: str, value: Any) -> Any:
+    return _string(choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))(key, value)
+
+
+_SCHEMA: dict[str, dict[str, Check]] = {
+    "global": {
+        "refresh": _number(0.1, 86400),
+        "sampler_timeout": _number(0.1, 3600),
+        "retry_initial": _number(0.01, 3600),
+        "retry_max": _number(0.01, 86400),
+        "strftime_format": _string(max_len=200),
+        "log_level": _log_level,
+    },
+    "api": {
+        "enabled": _boolean,
+        "bind": _string(max_len=255),
+        "port": _number(0, 65535, integer=True),
+        "url_prefix": _url_prefix,
+        "username": _string(max_len=255),
+        "password": _string(max_len=1024),
+        "cors_origins": _string_list,
+        "gzip_min_size": _number(0, 2**31, integer=True),
+    },
+}
+_PLUGIN_SCHEMA: dict[str, Check] = {
+    "disable": _boolean,
+    "refresh": _number(0.1, 86400),
+    "timeout": _number(0.1, 3600),
+}
+
+
+def _merge_section(key_prefix: str, schema: Mapping[str, Check], base: Any, raw: Any) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(key_prefix, raw, "must be a table")
+    changes = {}
+    for key, value in raw.items():
+        full = f"{key_prefix}.{key}"
+        if key not in schema:
+            known = ", ".join(sorted(schema))
+            raise ConfigError(full, value, f"unknown key (known keys: {known})")
+        changes[key] = schema[key](full, value)
+    return dataclasses.replace(base, **changes)
+
+
+def from_mapping(raw: Mapping[str, Any], base: Config | None = None) -> Config:
+    """Overlay a parsed TOML document on ``base`` (built-in defaults if ``None``)."""
+    config = base or Config()
+    global_, api = config.global_, config.api
+    plugins = dict(config.plugins)
+    for section, body in raw.items():
+        if section == "global":
+            global_ = _merge_section("global", _SCHEMA["global"], global_, body)
+        elif section == "api":
+            api = _merge_section("api", _SCHEMA["api"], api, body)
+        elif section in PLUGINS:
+            plugins[section] = _merge_section(section, _PLUGIN_SCHEMA, plugins[section], body)
+        else:
+            known = ", ".join(["global", "api", *sorted(PLUGINS)])
+            raise ConfigError(section, body, f"unknown section (known sections: {known})")
+    if global_.retry_max < global_.retry_initial:
+        raise ConfigError(
+            "global.retry_max", global_.retry_max, "must not be below global.retry_initial"
+        )
+    return dataclasses.replace(config, global_=global_, api=api, plugins=plugins)
+
+
+def load(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> Config:
+    """Defaults, then the file at ``path`` (if any), then ``overrides`` (``{"api.port": 1}``)."""
+    config = Config()
+    if path is not None:
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError("--config", str(p), f"cannot read the file: {exc}") from exc
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError("--config", str(p), f"invalid TOML: {exc}") from exc
+        config = dataclasses.replace(from_mapping(raw, config), source=str(p))
+    if overrides:
+        nested: dict[str, dict[str, Any]] = {}
+        for dotted, value in overrides.items():
+            section, _, key = dotted.partition(".")
+            nested.setdefault(section, {})[key] = value
+        config = from_mapping(nested, config)
+    return config
+
+
+def to_toml(config: Config, *, redact: bool = True) -> str:
+    """The effective configuration as TOML (what ``statbus check-config`` prints)."""
+    lines: list[str] = []
+    for section, body in config.as_dict(redact=redact).items():
+        lines.append(f"[{section}]")
+        for key, value in body.items():
+            if value is None:
+                lines.append(f"# {key} is unset")
+                continue
+            lines.append(f"{key} = {_toml_value(value)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")

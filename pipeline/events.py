@@ -1,0 +1,53 @@
+"""The events that travel on the bus.
+
+Every event is a small frozen dataclass.  The bus carries bytes: a publisher encodes an
+event once with :func:`pipeline.codec.encode`, and each subscriber decodes its own copy,
+so no stage can mutate what another stage sees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline import codec
+
+
+class Event:
+    """Base of all bus events: msgpack round trip through :mod:`pipeline.codec`."""
+
+    __slots__ = ()
+
+    def to_msgpack(self) -> bytes:
+        return codec.encode(self)
+
+    @staticmethod
+    def from_msgpack(raw: bytes) -> Event:
+        return codec.decode(raw)
+
+
+@codec.register("stat")
+@dataclass(frozen=True, slots=True)
+class StatEvent(Event):
+    """One sample of one plugin, in the Glances API v4 shape.
+
+    ``ts`` is a UTC epoch float from the runner's clock; ``seq`` counts the samples of
+    this plugin since start (1 for the first one).
+    """
+
+    plugin: str
+    ts: float
+    seq: int
+    data: Any
+
+
+@codec.register("sampler_error")
+@dataclass(frozen=True, slots=True)
+class SamplerErrorEvent(Event):
+    """A sampler failed (raised or timed out); ``attempt`` counts consecutive failures."""
+
+    sampler: str
+    ts: float
+    error: str
+    attempt: int
+    retry_in: float

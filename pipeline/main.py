@@ -1,0 +1,146 @@
+"""The composition root: builds the bus, stages, samplers and the API, and runs them.
+
+This is the one module in ``pipeline/`` that imports ``api/`` (and later ``sinks/``).
+Everything runs in one nursery; shutdown is an event that hypercorn and the loops see,
+followed by a deadline after which whatever is left is cancelled.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import signal
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve as hypercorn_serve
+
+from pipeline.bus import Bus
+from pipeline.config import Config
+from pipeline.samplers import all_samplers
+from pipeline.samplers.runner import RuntimeOptions, SamplerRunner
+from pipeline.stages.state import StateStage
+
+log = logging.getLogger(__name__)
+
+#: SIGTERM/SIGINT to exit: everything is stopped within this many seconds
+SHUTDOWN_DEADLINE = 4.0
+
+
+@dataclass
+class Running:
+    """What ``serve`` hands back once it is ready (for tests and the CLI)."""
+
+    bus: Bus
+    state: StateStage
+    runner: SamplerRunner
+    urls: list[str] = field(default_factory=list)
+    shutdown: trio.Event = field(default_factory=trio.Event)
+
+
+def _hypercorn_config(config: Config) -> HypercornConfig:
+    hc = HypercornConfig()
+    host = config.api.bind
+    try:
+        if ipaddress.ip_address(host).version == 6:
+            host = f"[{host}]"
+    except ValueError:
+        pass  # a host name
+    hc.bind = [f"{host}:{config.api.port}"]
+    hc.accesslog = None
+    hc.errorlog = logging.getLogger("hypercorn.error")
+    hc.graceful_timeout = SHUTDOWN_DEADLINE / 2
+    hc.keep_alive_timeout = 30
+    return hc
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+async def serve(
+    config: Config,
+    *,
+    args: Mapping[str, Any] | None = None,
+    handle_signals: bool = False,
+    task_status: trio.TaskStatus[Running] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run statbus until ``Running.shutdown`` is set (or SIGTERM/SIGINT when asked)."""
+    from api import ApiHandles, create_app  # the composition root may import api/
+
+    bus = Bus()
+    options = RuntimeOptions()
+    state = StateStage(bus, config.enabled_plugins())
+    runner = SamplerRunner(bus, config, all_samplers(), options=options)
+    running = Running(bus, state, runner)
+    api_done = trio.Event()
+
+    async def serve_api(task_status: trio.TaskStatus[list[str]]) -> None:
+        app = create_app(
+            ApiHandles(config, state, options, args=dict(args or {}), started_at=time.time())
+        )
+        try:
+            await hypercorn_serve(
+                app,
+                _hypercorn_config(config),
+                shutdown_trigger=running.shutdown.wait,
+                task_status=task_status,
+            )
+        finally:
+            api_done.set()
+
+    async with trio.open_nursery() as nursery:
+        if handle_signals:
+            nursery.start_soon(_wait_for_signal, running.shutdown)
+        await nursery.start(state.run)
+        await nursery.start(runner.run)
+        # Serve complete data from the first request on, but never wait on a hung sampler.
+        with trio.move_on_after(config.global_.sampler_timeout):
+            await state.wait_first_round()
+        if config.api.enabled:
+            if config.api.password == "" and not _is_loopback(config.api.bind):
+                log.warning(
+                    "api: listening on %s without a password: anyone who can reach it "
+                    "can read this host's stats (set api.password)",
+                    config.api.bind,
+                )
+            running.urls = await nursery.start(serve_api)
+        else:
+            api_done.set()
+        task_status.started(running)
+        await running.shutdown.wait()
+        log.info("shutting down")
+        with trio.move_on_after(SHUTDOWN_DEADLINE):
+            await api_done.wait()
+        nursery.cancel_scope.cancel()
+
+
+async def _wait_for_signal(shutdown: trio.Event) -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            log.info("received %s", signal.Signals(signum).name)
+            shutdown.set()
+            return
+
+
+def api_urls(running: Running, config: Config) -> list[str]:
+    """The API base URLs (``http://host:port{prefix}/api/4``) of a running instance."""
+    return [f"{u}{config.api.url_prefix}/api/4" for u in running.urls]
+
+
+async def run_forever(config: Config, args: Mapping[str, Any], ready: Any = None) -> None:
+    """Used by the CLI: serve with signal handling; ``ready(running)`` once listening."""
+    async with trio.open_nursery() as nursery:
+        running: Running = await nursery.start(
+            partial(serve, config, args=args, handle_signals=True)
+        )
+        if ready is not None:
+            ready(running)

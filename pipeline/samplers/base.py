@@ -1,0 +1,63 @@
+"""The sampler contract.
+
+A sampler is a blocking, pure-ish function ``sample(previous, ctx) -> (data, state)``:
+
+* ``previous`` is the ``state`` it returned last time (``None`` on the first call, and
+  again after a failure if the sampler chose to return ``None`` as state);
+* ``ctx`` carries the configuration and runtime options;
+* ``data`` maps each plugin the sampler produces to its stats in the Glances v4 shape.
+  A plugin missing from ``data`` is simply not published this round; samplers use that
+  while *priming* (a rate needs two readings), and the runner then samples again soon.
+
+Samplers run in worker threads and may be abandoned mid-call when they hang, so they
+must not mutate ``previous``: they build a new state.  Rates follow the Glances v4
+convention (see :func:`rate_fields`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.config import Config
+
+
+@dataclass(frozen=True, slots=True)
+class SampleContext:
+    config: Config
+    enabled: frozenset[str]
+    #: pid whose extended stats are requested through the API (None: none)
+    extended_pid: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+SampleFn = Callable[[Any, SampleContext], tuple[dict[str, Any], Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class SamplerSpec:
+    """One sampler family: the plugins it produces and the function producing them."""
+
+    name: str
+    plugins: tuple[str, ...]
+    sample: SampleFn
+
+
+def rate_fields(
+    out: dict[str, Any],
+    name: str,
+    current: int | float,
+    previous: int | float | None,
+    elapsed: float,
+) -> None:
+    """Set ``name``, ``name_gauge`` and ``name_rate_per_sec`` the Glances v4 way.
+
+    ``name`` holds the delta since the previous reading, ``name_gauge`` the cumulative
+    counter and ``name_rate_per_sec`` ``delta // elapsed`` (floor division: integral,
+    typed float).  A counter that went backwards (reset, wrap) counts as a delta of 0.
+    """
+    delta = 0 if previous is None or current < previous else current - previous
+    out[name] = delta
+    out[f"{name}_gauge"] = current
+    out[f"{name}_rate_per_sec"] = float(delta // elapsed) if elapsed > 0 else 0.0
