@@ -1,0 +1,49 @@
+"""The app factory: handles in, a quart-trio app out."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from quart_trio import QuartTrio
+from werkzeug.routing import PathConverter
+
+from api import errors, http
+from api.glances import glances_blueprint
+from pipeline.config import Config
+from pipeline.samplers.runner import RuntimeOptions
+from pipeline.stages.state import StateStage
+
+
+@dataclass(frozen=True)
+class ApiHandles:
+    """The read-only handles (and the one command handle) the API serves from."""
+
+    config: Config
+    state: StateStage
+    options: RuntimeOptions = field(default_factory=RuntimeOptions)
+    args: Mapping[str, Any] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.time)
+
+
+class _AnyPath(PathConverter):
+    """Like ``path`` but also matches an empty value and a leading ``/`` (``value//``)."""
+
+    regex = ".*"
+    part_isolating = False
+
+
+def create_app(handles: ApiHandles) -> QuartTrio:
+    app = QuartTrio("statbus")
+    app.url_map.converters["anypath"] = _AnyPath
+    app.url_map.merge_slashes = False
+    app.url_map.strict_slashes = False
+    # Quart adds a JSON/HTML error body of its own for aborts; ours are all JSON.
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    prefix = f"{handles.config.api.url_prefix}/api/4"
+    app.register_blueprint(glances_blueprint(handles), url_prefix=prefix)
+    errors.install(app)
+    http.install(app, handles.config.api)
+    return app

@@ -1,0 +1,111 @@
+"""Cross-cutting HTTP behaviour: Basic auth, CORS, gzip.
+
+* Auth: when ``api.password`` is set every route but ``/status`` needs HTTP Basic with
+  ``api.username``/``api.password`` (401 bodies as the reference).
+* CORS: ``api.cors_origins`` (``*`` by default); preflights answer 200 with max-age 600.
+* gzip: bodies of at least ``api.gzip_min_size`` bytes, when the client accepts gzip.
+  Compressed bodies are cached by content, so ``/all`` is compressed once per sample.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import hmac
+from collections import OrderedDict
+
+from quart import Quart, Response, request
+from quart.wrappers.response import DataBody
+
+from api.errors import error_response
+from pipeline.config import ApiConfig
+
+_CORS_METHODS = "GET, HEAD, POST, OPTIONS"
+_GZIP_CACHE_SIZE = 32
+
+
+def _check_basic(header: str, username: str, password: str) -> bool:
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "basic" or not token:
+        return False
+    try:
+        user, sep, given = base64.b64decode(token.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return False
+    # Compare both in constant time, and always both, so timing says nothing.
+    user_ok = hmac.compare_digest(user.encode(), username.encode())
+    pass_ok = hmac.compare_digest(given.encode(), password.encode())
+    return bool(sep) and user_ok and pass_ok
+
+
+class _GzipCache:
+    """Last compressed bodies by content; a hit costs one comparison, not a compression."""
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[int, tuple[bytes, bytes]] = OrderedDict()
+
+    def compress(self, body: bytes) -> bytes:
+        key = hash(body)
+        hit = self._entries.get(key)
+        if hit is not None and hit[0] == body:
+            self._entries.move_to_end(key)
+            return hit[1]
+        packed = gzip.compress(body, compresslevel=5, mtime=0)
+        self._entries[key] = (body, packed)
+        if len(self._entries) > _GZIP_CACHE_SIZE:
+            self._entries.popitem(last=False)
+        return packed
+
+
+def install(app: Quart, api: ApiConfig) -> None:
+    status_suffix = "/api/4/status"
+    origins = set(api.cors_origins)
+    cache = _GzipCache()
+
+    def allowed_origin(origin: str | None) -> str | None:
+        if "*" in origins:
+            return "*"
+        return origin if origin in origins else None
+
+    @app.before_request
+    async def _preflight_and_auth() -> Response | None:
+        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+            resp = Response(b"", status=200)
+            allow = allowed_origin(request.headers.get("Origin"))
+            if allow is None:
+                return error_response(400, "Disallowed CORS origin")
+            resp.headers["Access-Control-Allow-Origin"] = allow
+            resp.headers["Access-Control-Allow-Methods"] = _CORS_METHODS
+            resp.headers["Access-Control-Allow-Headers"] = request.headers.get(
+                "Access-Control-Request-Headers", "*"
+            )
+            resp.headers["Access-Control-Max-Age"] = "600"
+            resp.headers["Vary"] = "Origin"
+            return resp
+        if not api.password or request.path.endswith(status_suffix):
+            return None
+        header = request.headers.get("Authorization")
+        if header is None:
+            return error_response(401, "Not authenticated", {"WWW-Authenticate": "Basic"})
+        if not _check_basic(header, api.username, api.password):
+            return error_response(401, "Incorrect authentication", {"WWW-Authenticate": "Basic"})
+        return None
+
+    @app.after_request
+    async def _cors_and_gzip(resp: Response) -> Response:
+        allow = allowed_origin(request.headers.get("Origin"))
+        if allow is not None:
+            resp.headers["Access-Control-Allow-Origin"] = allow
+            resp.headers.add("Vary", "Origin")
+        if (
+            "gzip" in request.headers.get("Accept-Encoding", "")
+            and "Content-Encoding" not in resp.headers
+            and isinstance(resp.response, DataBody)
+        ):
+            body = await resp.get_data(as_text=False)
+            if len(body) >= api.gzip_min_size:
+                resp.set_data(cache.compress(body))
+                resp.headers["Content-Encoding"] = "gzip"
+                resp.headers.add("Vary", "Accept-Encoding")
+        return resp

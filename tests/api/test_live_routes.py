@@ -1,0 +1,231 @@
+"""Every Glances v4 route over a real socket, against a running statbus process."""
+
+from __future__ import annotations
+
+import gzip
+import time
+
+import httpx
+import pytest
+
+from pipeline.plugins import PLUGINS
+from tests.conftest import LiveStatbus
+
+
+@pytest.fixture(scope="module")
+def http(live: LiveStatbus) -> httpx.Client:
+    with httpx.Client(base_url=live.base, timeout=10.0) as client:
+        yield client
+
+
+def _detail(resp: httpx.Response) -> object:
+    assert resp.headers["content-type"] == "application/json"
+    body = resp.json()
+    assert set(body) == {"detail"}
+    return body["detail"]
+
+
+def test_status_get_and_head(http: httpx.Client) -> None:
+    resp = http.get("/status")
+    assert resp.status_code == 200
+    assert resp.headers["content-type"] == "application/json"
+    assert isinstance(resp.json()["version"], str)
+    head = http.head("/status")
+    assert head.status_code == 200
+    assert head.content == b""
+
+
+def test_pluginslist_names_every_plugin(http: httpx.Client) -> None:
+    assert sorted(http.get("/pluginslist").json()) == sorted(PLUGINS)
+
+
+def test_all_has_every_plugin_in_its_shape(http: httpx.Client) -> None:
+    data = http.get("/all").json()
+    assert set(data) == set(PLUGINS)
+    for name, info in PLUGINS.items():
+        expected = {"list": list, "dict": dict, "value": str}[info.kind]
+        assert isinstance(data[name], expected), name
+
+
+def test_plugin_and_field(http: httpx.Client) -> None:
+    cpu = http.get("/cpu").json()
+    assert 0.0 <= cpu["total"] <= 100.0
+    assert http.get("/cpu/total").json().keys() == {"total"}
+    names = http.get("/network/interface_name").json()["interface_name"]
+    assert "lo" in names
+    assert isinstance(http.get("/uptime").json(), str)
+
+
+def test_unknown_plugin_is_400_with_the_list(http: httpx.Client) -> None:
+    resp = http.get("/nosuch")
+    assert resp.status_code == 400
+    detail = _detail(resp)
+    assert isinstance(detail, str)
+    assert detail.startswith("Unknown plugin nosuch (available plugins: [")
+    assert "'cpu'" in detail
+    for path in ("/nosuch/total", "/nosuch/top/3", "/nosuch/a/b", "/nosuch/a/value/b"):
+        assert http.get(path).status_code == 400, path
+
+
+def test_unknown_field_is_404(http: httpx.Client) -> None:
+    for path in (
+        "/cpu/nosuch",
+        "/cpu/nosuch/description",
+        "/cpu/nosuch/unit",
+        "/network/nosuch",
+        "/network/nosuch/lo",
+        "/network/nosuch/value/1",
+    ):
+        resp = http.get(path)
+        assert resp.status_code == 404, path
+        assert "nosuch" in str(_detail(resp))
+
+
+def test_item_for_key(http: httpx.Client) -> None:
+    resp = http.get("/network/bytes_recv_gauge/lo")
+    assert resp.status_code == 200
+    assert isinstance(resp.json()["bytes_recv_gauge"], int)
+    missing = http.get("/network/bytes_recv_gauge/nosuch0")
+    assert missing.status_code == 404
+    assert "nosuch0" in str(_detail(missing))
+    assert http.get("/cpu/total/whatever").status_code == 404
+
+
+def test_value_lookup(http: httpx.Client) -> None:
+    resp = http.get("/network/interface_name/value/lo")
+    assert resp.status_code == 200
+    entries = resp.json()["lo"]
+    assert len(entries) == 1 and entries[0]["interface_name"] == "lo"
+    assert http.get("/network/interface_name/value/nosuch0").json() == {"nosuch0": []}
+    mounts = http.get("/fs/mnt_point").json()["mnt_point"]
+    if mounts:
+        mnt = mounts[0]
+        found = http.get(f"/fs/mnt_point/value/{mnt}").json()
+        assert found[mnt][0]["mnt_point"] == mnt
+    pid = http.get("/processlist/top/1").json()[0]["pid"]
+    by_pid = http.get(f"/processlist/pid/value/{pid}").json()[str(pid)]
+    assert by_pid[0]["pid"] == pid
+
+
+def test_top(http: httpx.Client) -> None:
+    top = http.get("/processlist/top/3").json()
+    assert isinstance(top, list) and len(top) == 3
+    assert len(http.get("/processlist/top/0").json()) >= 3
+    assert isinstance(http.get("/cpu/top/2").json(), dict)
+    resp = http.get("/processlist/top/abc")
+    assert resp.status_code == 422
+    detail = _detail(resp)
+    assert isinstance(detail, list) and detail[0]["loc"] == ["path", "nb"]
+
+
+def test_description_and_unit(http: httpx.Client) -> None:
+    assert http.get("/diskio/read_bytes/description").json().startswith("Number of bytes read")
+    assert http.get("/diskio/read_bytes/unit").json() == "byte"
+    assert http.get("/cpu/total/unit").json() == "percent"
+
+
+def test_process_by_pid(http: httpx.Client, live: LiveStatbus) -> None:
+    pid = live.proc.pid
+    resp = http.get(f"/processes/{pid}")
+    assert resp.status_code == 200
+    assert resp.json()["pid"] == pid
+    assert http.get("/processes/abc").status_code == 422
+    resp = http.get("/processes/999999999")
+    assert resp.status_code == 404
+    assert _detail(resp) == "Unknown PID process 999999999"
+
+
+def test_extended_process_stats(http: httpx.Client, live: LiveStatbus) -> None:
+    pid = live.proc.pid
+    assert http.post("/processes/extended/abc").status_code == 422
+    assert http.post("/processes/extended/999999999").status_code == 404
+    assert http.post(f"/processes/extended/{pid}").json() is True
+    deadline = time.monotonic() + 15
+    extended: dict[str, object] = {}
+    while time.monotonic() < deadline and not extended:
+        extended = http.get("/processes/extended").json()
+        time.sleep(0.2)
+    assert extended["pid"] == pid
+    assert extended["extended_stats"] is True
+    assert "num_fds" in extended and "num_ctx_switches" in extended
+    assert http.post("/processes/extended/disable").json() is True
+    assert http.get("/processes/extended").json() == {}
+
+
+def test_config_and_args(http: httpx.Client, live: LiveStatbus) -> None:
+    config = http.get("/config").json()
+    assert config["api"]["port"] == 0
+    assert config["global"]["refresh"] == 1.0
+    assert http.get("/config/api").json()["bind"] == "127.0.0.1"
+    assert http.get("/config/api/bind").json() == "127.0.0.1"
+    resp = http.get("/config/nosuch")
+    assert resp.status_code == 400 and _detail(resp) == "Unknown configuration item nosuch"
+    resp = http.get("/config/api/nosuch")
+    assert resp.status_code == 404 and "nosuch" in str(_detail(resp))
+    args = http.get("/args").json()
+    assert args["refresh"] == 1.0
+    assert http.get("/args/bind").json() == "127.0.0.1"
+    resp = http.get("/args/nosuch")
+    assert resp.status_code == 400 and _detail(resp) == "Unknown argument item nosuch"
+
+
+def test_errors_are_json(http: httpx.Client, live: LiveStatbus) -> None:
+    resp = http.post("/cpu")
+    assert resp.status_code == 405
+    _detail(resp)
+    root = live.base.rsplit("/api/4", 1)[0]
+    for url in (f"{root}/api/4", f"{root}/api/3/cpu", f"{root}/nothing/here"):
+        resp = http.get(url)
+        assert resp.status_code == 404, url
+        _detail(resp)
+
+
+def test_gzip_for_large_bodies_only(http: httpx.Client, live: LiveStatbus) -> None:
+    raw = http.get("/all", headers={"Accept-Encoding": "gzip"})
+    assert raw.headers["content-encoding"] == "gzip"
+    assert isinstance(raw.json(), dict)  # httpx decodes it
+    small = http.get("/status", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in small.headers
+    plain = http.get("/all", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    with httpx.stream("GET", f"{live.base}/all", headers={"Accept-Encoding": "gzip"}) as s:
+        body = b"".join(s.iter_raw())
+    assert gzip.decompress(body).startswith(b"{")
+
+
+def test_cors(http: httpx.Client) -> None:
+    resp = http.get("/cpu", headers={"Origin": "http://example.test"})
+    assert resp.headers["access-control-allow-origin"] == "*"
+    assert "Origin" in resp.headers["vary"]
+    pre = http.options(
+        "/cpu",
+        headers={"Origin": "http://example.test", "Access-Control-Request-Method": "GET"},
+    )
+    assert pre.status_code == 200
+    assert pre.headers["access-control-max-age"] == "600"
+    assert "GET" in pre.headers["access-control-allow-methods"]
+
+
+def test_auth_and_prefix(live_auth: LiveStatbus) -> None:
+    assert live_auth.base.endswith("/glances/api/4")
+    with httpx.Client(base_url=live_auth.base, timeout=10.0) as client:
+        assert client.get("/status").status_code == 200
+        assert client.head("/status").status_code == 200
+        resp = client.get("/cpu")
+        assert resp.status_code == 401
+        assert resp.json() == {"detail": "Not authenticated"}
+        assert resp.headers["www-authenticate"] == "Basic"
+        for auth in (("admin", "wrong"), ("wrong", "s3cret")):
+            resp = client.get("/cpu", auth=auth)
+            assert resp.status_code == 401
+            assert resp.json() == {"detail": "Incorrect authentication"}
+        bad = client.get("/cpu", headers={"Authorization": "Basic !!notbase64"})
+        assert bad.status_code == 401
+        ok = client.get("/all", auth=("admin", "s3cret"))
+        assert ok.status_code == 200 and "cpu" in ok.json()
+        config = client.get("/config", auth=("admin", "s3cret")).json()
+        assert config["api"]["password"] == "********"
+        args = client.get("/args", auth=("admin", "s3cret")).json()
+        assert args["password"] == "********"
+    root = live_auth.base.rsplit("/glances/api/4", 1)[0]
+    assert httpx.get(f"{root}/api/4/status").status_code == 404

@@ -1,0 +1,105 @@
+"""Shared test helpers: a live statbus subprocess on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+URL_LINE = re.compile(r"serving (http://\S+/api/4)")
+
+
+@dataclass
+class LiveStatbus:
+    """A ``statbus`` process started from the console entry point."""
+
+    proc: subprocess.Popen[str]
+    base: str  # http://127.0.0.1:PORT[/prefix]/api/4
+    stderr_lines: list[str] = field(default_factory=list)
+    readers: list[threading.Thread] = field(default_factory=list)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+        finally:
+            for reader in self.readers:  # they end at EOF, now that the process is gone
+                reader.join(timeout=5)
+            for pipe in (self.proc.stdout, self.proc.stderr):
+                if pipe is not None:
+                    pipe.close()
+
+
+def start_statbus(tmp: Path, toml: str, *extra: str, ready_timeout: float = 30.0) -> LiveStatbus:
+    """Run ``python -m pipeline.cli --config <toml>`` and wait for its URL line."""
+    path = tmp / "statbus.toml"
+    path.write_text(toml)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "--config", str(path), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    live = LiveStatbus(proc, base="")
+    assert proc.stderr is not None and proc.stdout is not None
+
+    def drain_stderr() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            live.stderr_lines.append(line)
+
+    live.readers.append(threading.Thread(target=drain_stderr, daemon=True))
+    live.readers[-1].start()
+    deadline = time.monotonic() + ready_timeout
+    line = ""
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        match = URL_LINE.search(line)
+        if match:
+            live.base = match.group(1)
+            live.readers.append(threading.Thread(target=proc.stdout.read, daemon=True))
+            live.readers[-1].start()
+            return live
+    live.stop(signal.SIGKILL)
+    raise AssertionError(
+        f"statbus did not print its URL (last line {line!r}); stderr:\n"
+        + "".join(live.stderr_lines)
+    )
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStatbus]:
+    """statbus with default settings (no auth) on a free port, for the whole session."""
+    server = start_statbus(
+        tmp_path_factory.mktemp("live"), "[api]\nport = 0\n[global]\nrefresh = 1.0\n"
+    )
+    yield server
+    assert server.stop() == 0
+
+
+@pytest.fixture(scope="session")
+def live_auth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStatbus]:
+    """statbus with Basic auth and a URL prefix, for the whole session."""
+    server = start_statbus(
+        tmp_path_factory.mktemp("live_auth"),
+        '[api]\nport = 0\nusername = "admin"\npassword = "s3cret"\nurl_prefix = "/glances/"\n',
+    )
+    yield server
+    assert server.stop() == 0

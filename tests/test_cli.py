@@ -1,0 +1,113 @@
+"""The ``statbus`` command end to end: start, serve, stop; and its refusals."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import start_statbus
+
+STATBUS = [sys.executable, "-m", "pipeline.cli"]
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*STATBUS, *args], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_serves_then_exits_cleanly_on_signal(tmp_path: Path, sig: int) -> None:
+    live = start_statbus(tmp_path, "[api]\nport = 0\n")
+    data = httpx.get(f"{live.base}/all", timeout=10).json()
+    assert data["cpu"]["cpucore"] >= 1
+    assert data["mem"]["total"] > 0
+    started = time.monotonic()
+    code = live.stop(sig, timeout=10)
+    assert code == 0, "".join(live.stderr_lines)
+    assert time.monotonic() - started < 5.0
+    assert not any("Traceback" in line for line in live.stderr_lines), live.stderr_lines
+
+
+def test_version_and_help() -> None:
+    out = run("--version")
+    assert out.returncode == 0 and out.stdout.startswith("statbus ")
+    helptext = run("--help")
+    assert helptext.returncode == 0
+    for flag in ("--config", "--bind", "--port", "--refresh", "check-config"):
+        assert flag in helptext.stdout
+
+
+def test_check_config_prints_the_effective_configuration(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[global]\nrefresh = 5\n[api]\npassword = "pw"\n[cpu]\nrefresh = 1\n')
+    out = run("--port", "1234", "check-config", str(path))
+    assert out.returncode == 0, out.stderr
+    effective = tomllib.loads(out.stdout)
+    assert effective["global"]["refresh"] == 5.0
+    assert effective["api"]["port"] == 1234  # flag beats file
+    assert effective["api"]["password"] == "********"
+    assert effective["cpu"]["refresh"] == 1.0
+    assert effective["mem"]["refresh"] == 5.0
+    assert effective["fs"]["refresh"] == 60.0
+
+
+def test_shipped_config_is_valid_and_equals_the_defaults() -> None:
+    shipped = run("check-config", str(REPO / "config" / "statbus.toml"))
+    builtin = run("check-config")
+    assert shipped.returncode == 0 and builtin.returncode == 0
+    assert tomllib.loads(shipped.stdout) == tomllib.loads(builtin.stdout)
+
+
+@pytest.mark.parametrize(
+    ("toml", "flags", "needle"),
+    [
+        ("[api]\nport = 70000\n", [], "api.port = 70000: must be between 0 and 65535"),
+        ('[api]\nport = "80"\n', [], "api.port = '80': must be an integer"),
+        ("[global]\nrefresh = -1\n", [], "global.refresh = -1"),
+        ("[global]\nrefrsh = 2\n", [], "global.refrsh = 2: unknown key"),
+        ("[nosuch]\nx = 1\n", [], "nosuch = {'x': 1}: unknown section"),
+        ("[cpu]\ndisable = 1\n", [], "cpu.disable = 1: must be true or false"),
+        ("[api\n", [], "invalid TOML"),
+        ("", ["--port", "http"], "--port = 'http': must be an integer"),
+        ("", ["--refresh", "0"], "global.refresh = 0.0: must be between"),
+    ],
+)
+def test_bad_config_stops_startup_with_one_line(
+    tmp_path: Path, toml: str, flags: list[str], needle: str
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(toml)
+    out = run("--config", str(path), *flags)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert needle in lines[0]
+    # check-config refuses it the same way
+    assert run(*flags, "check-config", str(path)).returncode == 2
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    out = run("--config", str(tmp_path / "absent.toml"))
+    assert out.returncode == 2
+    assert "cannot read the file" in out.stderr
+
+
+def test_port_in_use_exits_1_with_a_message(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        path = tmp_path / "c.toml"
+        path.write_text(f"[api]\nport = {port}\n[global]\nsampler_timeout = 2\n")
+        out = run("--config", str(path))
+    assert out.returncode == 1
+    assert f"cannot serve on 127.0.0.1:{port}" in out.stderr
+    assert "Traceback" not in out.stderr
