@@ -108,7 +108,7 @@ class SamplerRunner:
         while True:
             started = trio.current_time()
             try:
-                data, new_state = await self._call(spec, state, limiter, status.timeout)
+                data, new_state = await self._call(spec, state, limiter)
                 # Encode here, inside the try: output that breaks the contract (not a
                 # dict, or values msgpack cannot carry) is this sampler's failure and
                 # must not escape and take the other samplers down with the runner.
@@ -155,8 +155,9 @@ class SamplerRunner:
             await trio.sleep_until(deadline)
 
     async def _call(
-        self, spec: SamplerSpec, state: Any, limiter: trio.CapacityLimiter, timeout: float
+        self, spec: SamplerSpec, state: Any, limiter: trio.CapacityLimiter
     ) -> tuple[dict[str, Any], Any]:
+        timeout = self.status[spec.name].timeout
         ctx = self._context()
         with trio.move_on_after(timeout):
             result: tuple[dict[str, Any], Any] = await trio.to_thread.run_sync(

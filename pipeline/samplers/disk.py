@@ -1,0 +1,95 @@
+"""Disk family: ``diskio`` (per-disk I/O counters) and ``fs`` (mounted file systems).
+
+``diskio`` publishes read/write counts, bytes and times as Glances v4 rate fields, so
+``time_since_update`` is never 0 (the Home Assistant integration divides by it): the
+first call only primes.  ``read_latency``/``write_latency`` are the mean milliseconds per
+operation over the interval (time delta / count delta; 0 with no operation), which is
+Glances' ``int(time_rate / count_rate)`` without the rounding of the two floored rates.
+``ram*`` disks are skipped, as in the reference.
+
+``fs`` lists the physical partitions (``psutil.disk_partitions(all=False)``), one entry
+per mount point (a later mount over the same point wins, as the kernel shows it).  A
+mount whose usage cannot be read is skipped for that round only.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+
+from pipeline.samplers.base import SampleContext, SamplerSpec, rate_fields
+
+log = logging.getLogger(__name__)
+
+DISKIO_COUNTERS = (
+    "read_count", "write_count", "read_bytes", "write_bytes", "read_time", "write_time"
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class DiskioState:
+    ts: float
+    #: disk name -> the DISKIO_COUNTERS values at ``ts``
+    counters: Mapping[str, tuple[int, ...]]
+
+
+def sample_diskio(
+    previous: DiskioState | None, ctx: SampleContext
+) -> tuple[dict[str, Any], DiskioState]:
+    now = time.monotonic()
+    perdisk = psutil.disk_io_counters(perdisk=True) or {}
+    counters = {
+        name: tuple(getattr(c, f) for f in DISKIO_COUNTERS)
+        for name, c in perdisk.items()
+        if not name.startswith("ram")
+    }
+    state = DiskioState(now, counters)
+    if previous is None:
+        return {}, state
+    elapsed = now - previous.ts
+    entries: list[dict[str, Any]] = []
+    for name, values in counters.items():
+        before = previous.counters.get(name)  # None: new disk, zero delta and rate
+        entry: dict[str, Any] = {"key": "disk_name", "disk_name": name}
+        for i, field in enumerate(DISKIO_COUNTERS):
+            rate_fields(entry, field, values[i], None if before is None else before[i], elapsed)
+        for op in ("read", "write"):
+            count = entry[f"{op}_count"]
+            entry[f"{op}_latency"] = int(entry[f"{op}_time"] / count) if count else 0
+        entry["time_since_update"] = elapsed
+        entries.append(entry)
+    return {"diskio": entries}, state
+
+
+def sample_fs(previous: Any, ctx: SampleContext) -> tuple[dict[str, Any], None]:
+    by_mount: dict[str, dict[str, Any]] = {}
+    for part in psutil.disk_partitions(all=False):
+        try:
+            usage = psutil.disk_usage(part.mountpoint)
+        except OSError as exc:  # gone, or unreadable (permissions, a dead device)
+            log.debug("skipping %s this round: %s", part.mountpoint, exc)
+            by_mount.pop(part.mountpoint, None)
+            continue
+        by_mount[part.mountpoint] = {
+            "key": "mnt_point",
+            "device_name": part.device,
+            "fs_type": part.fstype,
+            "mnt_point": part.mountpoint,
+            "options": part.opts,
+            "size": usage.total,
+            "used": usage.used,
+            "free": usage.free,
+            "percent": usage.percent,
+        }
+    return {"fs": list(by_mount.values())}, None
+
+
+SAMPLERS: list[SamplerSpec] = [
+    SamplerSpec("diskio", ("diskio",), sample_diskio),
+    SamplerSpec("fs", ("fs",), sample_fs),
+]

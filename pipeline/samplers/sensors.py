@@ -1,0 +1,115 @@
+"""Sensors: temperatures, fan speeds and the battery, as the ``sensors`` list.
+
+Each entry is ``{label, unit, value, warning, critical, type}`` with ``value`` an int:
+
+* temperatures (``unit`` "C"): ``warning``/``critical`` are psutil's ``high``/``critical``;
+  ``type`` is ``temperature_hdd`` for disk drivers (:data:`HDD_CHIPS`), else
+  ``temperature_core``;
+* fans (``unit`` "R", rpm): ``type`` ``fan_speed``;
+* the battery (``unit`` "%", label "Battery"): ``type`` ``battery``.
+
+A sensor without a label is named ``"<chip> <index>"``.  ``label`` is the list's key, so
+a label seen twice gets a numeric suffix (``"Core 0 1"``) rather than hiding the other.
+Where psutil cannot read a kind of sensor (no such function, a VM without sensors, a
+read error) that kind is simply absent; no sensor at all is ``[]``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import psutil
+
+from pipeline.samplers.base import SampleContext, SamplerSpec
+
+log = logging.getLogger(__name__)
+
+#: psutil temperature chips that are disks (reported as ``temperature_hdd``)
+HDD_CHIPS = frozenset({"drivetemp", "nvme"})
+
+
+def _read(name: str) -> Any:
+    """``psutil.<name>()``, or ``None`` when this platform or machine cannot tell."""
+    fn: Callable[[], Any] | None = getattr(psutil, name, None)
+    if fn is None:
+        return None
+    try:
+        return fn()
+    except (OSError, RuntimeError, ValueError, NotImplementedError) as exc:
+        log.debug("psutil.%s failed: %s", name, exc)
+        return None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError, OverflowError):  # NaN, inf
+        return None
+
+
+class _Labels:
+    """Hands out unique labels: a repeated one gets `` 1``, `` 2``... appended."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+
+    def unique(self, label: str) -> str:
+        candidate, n = label, 0
+        while candidate in self._seen:
+            n += 1
+            candidate = f"{label} {n}"
+        self._seen.add(candidate)
+        return candidate
+
+
+def _chip_entries(
+    readings: Any, unit: str, kind: Callable[[str], str], labels: _Labels
+) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    if not isinstance(readings, dict):
+        return out
+    for chip, features in readings.items():
+        for index, feature in enumerate(features):
+            label = feature.label or f"{chip} {index}"
+            out.append(
+                {
+                    "key": "label",
+                    "label": labels.unique(label),
+                    "unit": unit,
+                    "value": _int(feature.current) or 0,
+                    "warning": _int(getattr(feature, "high", None)),
+                    "critical": _int(getattr(feature, "critical", None)),
+                    "type": kind(chip),
+                }
+            )
+    return out
+
+
+def sample_sensors(previous: Any, ctx: SampleContext) -> tuple[dict[str, Any], None]:
+    labels = _Labels()
+    entries = _chip_entries(
+        _read("sensors_temperatures"),
+        "C",
+        lambda chip: "temperature_hdd" if chip in HDD_CHIPS else "temperature_core",
+        labels,
+    )
+    entries += _chip_entries(_read("sensors_fans"), "R", lambda chip: "fan_speed", labels)
+    battery = _read("sensors_battery")
+    if battery is not None and _int(battery.percent) is not None:
+        entries.append(
+            {
+                "key": "label",
+                "label": labels.unique("Battery"),
+                "unit": "%",
+                "value": _int(battery.percent),
+                "warning": None,
+                "critical": None,
+                "type": "battery",
+            }
+        )
+    return {"sensors": entries}, None
+
+
+SAMPLERS: list[SamplerSpec] = [SamplerSpec("sensors", ("sensors",), sample_sensors)]
