@@ -22,7 +22,9 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
-def json_response(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    body: bytes, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     return Response(body, status=status, content_type="application/json", headers=headers)
 
 
@@ -61,8 +63,9 @@ def install(app: Quart) -> None:
     async def _http_error(exc: HTTPException) -> Response:
         status = exc.code or 400
         headers = {}
-        if status == 405 and getattr(exc, "valid_methods", None):
-            headers["Allow"] = ", ".join(exc.valid_methods or ())
+        valid_methods = getattr(exc, "valid_methods", None)
+        if status == 405 and valid_methods:
+            headers["Allow"] = ", ".join(valid_methods)
         return error_response(status, exc.name, headers)
 
     @app.errorhandler(Exception)

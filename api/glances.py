@@ -138,12 +138,12 @@ def glances_blueprint(h: ApiHandles) -> Blueprint:
     @bp.route("/<plugin>/<item>/description")
     async def plugin_item_description(plugin: str, item: str) -> Response:
         info = plugin_info(plugin)
-        return _json(query.field_meta(info, h.state.get(plugin), item, "description"))
+        return _json(query.field_meta(info, item, "description"))
 
     @bp.route("/<plugin>/<item>/unit")
     async def plugin_item_unit(plugin: str, item: str) -> Response:
         info = plugin_info(plugin)
-        return _json(query.field_meta(info, h.state.get(plugin), item, "unit"))
+        return _json(query.field_meta(info, item, "unit"))
 
     @bp.route("/<plugin>/<item>/value/<anypath:value>")
     async def plugin_item_value(plugin: str, item: str, value: str) -> Response:

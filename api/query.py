@@ -44,8 +44,11 @@ def _entry_key(entry: dict[str, Any], info: PluginInfo) -> str:
 def field_for_key(info: PluginInfo, data: Any, item: str, key: str) -> dict[str, Any]:
     """``/<plugin>/<item>/<key>``: the item of the entry whose key field equals ``key``."""
     if info.kind != "list":
-        raise ApiError(404, f"Cannot get item {item} for key {key} in plugin {info.name} "
-                            f"(the plugin has no keyed entries)")
+        raise ApiError(
+            404,
+            f"Cannot get item {item} for key {key} in plugin {info.name} "
+            f"(the plugin has no keyed entries)",
+        )
     if not is_known_field(info, data, item):
         raise _unknown_field(info, item)
     for entry in data:
@@ -88,10 +91,11 @@ def top(info: PluginInfo, data: Any, nb: int) -> Any:
     return data[:nb]
 
 
-def field_meta(info: PluginInfo, data: Any, item: str, what: str) -> str:
-    """``/<plugin>/<item>/description`` or ``/unit``."""
+def field_meta(info: PluginInfo, item: str, what: str) -> str | None:
+    """``/<plugin>/<item>/description`` or ``/unit`` (``null`` for a unit-less field,
+    as the reference answers for the spec's *None* unit)."""
     meta = FIELDS.get(info.name, {}).get(item)
     if meta is None:
         raise _unknown_field(info, item)
-    text: str = meta.description if what == "description" else meta.unit
-    return text
+    text = meta.description if what == "description" else meta.unit
+    return text or None

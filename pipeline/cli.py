@@ -102,8 +102,9 @@ def _run(config: Config, ns: argparse.Namespace) -> int:
     except* OSError as group:  # typically: the port is taken
         failed.extend(group.exceptions)
     for exc in failed:
-        print(f"statbus: cannot serve on {config.api.bind}:{config.api.port}: {exc}",
-              file=sys.stderr)
+        print(
+            f"statbus: cannot serve on {config.api.bind}:{config.api.port}: {exc}", file=sys.stderr
+        )
     return 1 if failed else 0
 
 

@@ -156,10 +156,10 @@ def _string_list(key: str, value: Any) -> Any:
 
 
 def _url_prefix(key: str, value: Any) -> Any:
-    value = _string(max_len=200)(key, value)
-    value = value.rstrip("/")
+    written = _string(max_len=200)(key, value)
+    value = written.rstrip("/")
     if value and (not value.startswith("/") or "//" in value or " " in value):
-        raise ConfigError(key, value, "must be empty or a path like /glances")
+        raise ConfigError(key, written, "must be empty or a path like /glances")
     return value
 
 
@@ -272,7 +272,18 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return '"' + "".join(_toml_char(c) for c in value) + '"'
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     raise TypeError(f"cannot write {value!r} as TOML")
+
+
+_TOML_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\b": "\\b", "\f": "\\f"}
+
+
+def _toml_char(c: str) -> str:
+    if c in _TOML_ESCAPES:
+        return _TOML_ESCAPES[c]
+    if (ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F:
+        return f"\\u{ord(c):04x}"
+    return c

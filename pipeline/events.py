@@ -23,7 +23,8 @@ class Event:
 
     @staticmethod
     def from_msgpack(raw: bytes) -> Event:
-        return codec.decode(raw)
+        event: Event = codec.decode(raw)
+        return event
 
 
 @codec.register("stat")

@@ -44,8 +44,21 @@ NULLABLE = {
 # programlist entries aggregate processes and carry "pid": "_".
 EXAMPLE_VALUES = {("programlist", "pid"): "_"}
 NUMBER_UNITS = {
-    "percent", "float", "int", "number", "byte", "bytes", "seconds", "second", "hertz",
-    "timestamp", "bitpersecond", "celsius", "roundperminute", "megabyte", "numberpersecond",
+    "percent",
+    "float",
+    "int",
+    "number",
+    "byte",
+    "bytes",
+    "seconds",
+    "second",
+    "hertz",
+    "timestamp",
+    "bitpersecond",
+    "celsius",
+    "roundperminute",
+    "megabyte",
+    "numberpersecond",
 }
 
 

@@ -122,6 +122,7 @@ def test_description_and_unit(http: httpx.Client) -> None:
     assert http.get("/diskio/read_bytes/description").json().startswith("Number of bytes read")
     assert http.get("/diskio/read_bytes/unit").json() == "byte"
     assert http.get("/cpu/total/unit").json() == "percent"
+    assert http.get("/network/interface_name/unit").json() is None
 
 
 def test_process_by_pid(http: httpx.Client, live: LiveStatbus) -> None:

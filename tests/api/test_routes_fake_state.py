@@ -73,7 +73,8 @@ async def test_list_plugin_field_key_and_value(client: Client) -> None:
     assert await _get(client, "/processlist/pid/value/42") == (200, {"42": [PROCESSES[1]]})
     status, body = await _get(client, "/processlist/name/value/worker")
     assert [p["pid"] for p in body["worker"]] == [42, 7]
-    assert await _get(client, "/fs/mnt_point/value//") == (200, {"/": [{"mnt_point": "/", "key": "mnt_point", "percent": 50.0}]})
+    root = {"mnt_point": "/", "key": "mnt_point", "percent": 50.0}
+    assert await _get(client, "/fs/mnt_point/value//") == (200, {"/": [root]})
 
 
 async def test_known_field_of_an_empty_list_plugin(client: Client) -> None:

@@ -1,0 +1,530 @@
+"""The sampler runner: cadence, backoff, timeouts, priming, status, disabled plugins.
+
+Samplers here are synchronous fakes injected as ``SamplerSpec``s; the runner still runs
+them in worker threads under its timeout, exactly as it runs the real ones.
+
+About the clock: pytest-trio's ``autojump_clock`` fixture is ``MockClock(
+autojump_threshold=0)``, which jumps to the next deadline the instant the run loop has
+nothing runnable -- including while a worker thread is busy.  The runner always calls a
+sampler through ``trio.to_thread.run_sync`` under ``move_on_after(timeout)``, so with
+that clock even an instant fake races the jump and usually "times out" at once.  These
+tests therefore use a MockClock that only jumps after the loop has been idle for
+``AUTOJUMP_THRESHOLD`` real seconds: far longer than handing a call to a thread and back
+(~0.1 ms, a few ms on a loaded machine), and short enough to keep the file fast.  A fake
+that blocks on a ``threading.Event`` still lets the clock jump, so timeouts fire.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+from pipeline import config as cfg
+from pipeline.bus import Bus, Policy
+from pipeline.events import SamplerErrorEvent, StatEvent
+from pipeline.samplers.base import SampleContext, SamplerSpec
+from pipeline.samplers.runner import (
+    ERRORS_TOPIC,
+    PRIMING_DELAY,
+    STATS_TOPIC,
+    SamplerRunner,
+)
+
+AUTOJUMP_THRESHOLD = 0.02
+EPOCH = 1_700_000_000.0
+
+
+@pytest.fixture
+def clock() -> trio.testing.MockClock:
+    return trio.testing.MockClock(autojump_threshold=AUTOJUMP_THRESHOLD)
+
+
+class Hang:
+    """Marker: this call blocks until the fake is released."""
+
+
+@dataclass(frozen=True)
+class Returns:
+    """This call returns ``data`` verbatim (for output that breaks the contract)."""
+
+    data: Any
+
+
+class Fake:
+    """A synchronous sample function that records every call in virtual time.
+
+    ``script(n)`` decides what call ``n`` (1-based) does: ``None`` returns every plugin,
+    a set of plugin names returns all but those, an exception instance is raised,
+    ``Hang`` blocks the worker thread on ``self.release``, ``Returns(x)`` returns ``x``
+    as ``data``.  The state returned by call ``n`` is ``n``.
+    """
+
+    def __init__(
+        self,
+        clock: trio.testing.MockClock,
+        name: str,
+        plugins: Iterable[str],
+        script: Callable[[int], Any] = lambda n: None,
+    ) -> None:
+        self.clock = clock
+        self.plugins = tuple(plugins)
+        self.spec = SamplerSpec(name, self.plugins, self)
+        self.script = script
+        self.release = threading.Event()
+        self.lock = threading.Lock()
+        self.calls: list[tuple[float, Any]] = []  # (virtual time, previous)
+        self.contexts: list[SampleContext] = []
+
+    def __call__(self, previous: Any, ctx: SampleContext) -> tuple[dict[str, Any], Any]:
+        with self.lock:
+            n = len(self.calls) + 1
+            self.calls.append((self.clock.current_time(), previous))
+            self.contexts.append(ctx)
+        action = self.script(n)
+        if action is Hang:
+            if not self.release.is_set():
+                # Bounded in real time so a broken test cannot leave a thread behind.
+                self.release.wait(timeout=30)
+            action = None
+        if isinstance(action, BaseException):
+            raise action
+        if isinstance(action, Returns):
+            return action.data, n
+        omit = action or set()
+        return {p: {"call": n} for p in self.plugins if p not in omit}, n
+
+    def call_times(self, t0: float) -> list[float]:
+        return [t - t0 for t, _ in self.calls]
+
+
+@contextmanager
+def released(*fakes: Fake) -> Iterator[None]:
+    """Unblock any thread a fake still holds when the test ends, pass or fail."""
+    try:
+        yield
+    finally:
+        for fake in fakes:
+            fake.release.set()
+
+
+@dataclass
+class Observed:
+    """What a test subscriber saw on the bus, with virtual times relative to start."""
+
+    t0: float
+    stats: list[tuple[float, StatEvent]] = field(default_factory=list)
+    errors: list[tuple[float, SamplerErrorEvent]] = field(default_factory=list)
+
+    def times(self, plugin: str) -> list[float]:
+        return [t for t, e in self.stats if e.plugin == plugin]
+
+    def seqs(self, plugin: str) -> list[int]:
+        return [e.seq for _, e in self.stats if e.plugin == plugin]
+
+    def events(self, plugin: str) -> list[StatEvent]:
+        return [e for _, e in self.stats if e.plugin == plugin]
+
+    def error_times(self, sampler: str) -> list[float]:
+        return [t for t, e in self.errors if e.sampler == sampler]
+
+
+def every(step: float, until: float, start: float = 0.0) -> list[float]:
+    out, t = [], start
+    while t <= until + 1e-9:
+        out.append(t)
+        t += step
+    return out
+
+
+async def run_for(
+    runner: SamplerRunner,
+    bus: Bus,
+    duration: float,
+    *,
+    during: Callable[[float], Any] | None = None,
+) -> Observed:
+    """Run ``runner`` for ``duration`` virtual seconds and record what it published.
+
+    ``during(t0)``, if given, is started as a task alongside (to act at set times).
+    """
+    seen = Observed(trio.current_time())
+
+    async def collect(sub: Any, out: list[Any]) -> None:
+        async for event in sub:
+            out.append((trio.current_time() - seen.t0, event))
+
+    with (
+        bus.subscribe(STATS_TOPIC, name="t-stats", policy=Policy.LOSSLESS, maxsize=16) as st,
+        bus.subscribe(ERRORS_TOPIC, name="t-errors", policy=Policy.LOSSLESS, maxsize=16) as er,
+        trio.fail_after(duration + 60),
+    ):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(collect, st, seen.stats)
+            nursery.start_soon(collect, er, seen.errors)
+            await nursery.start(runner.run)
+            if during is not None:
+                nursery.start_soon(during, seen.t0)
+            await trio.sleep(duration)
+            nursery.cancel_scope.cancel()
+    return seen
+
+
+def make_runner(bus: Bus, config: cfg.Config, *fakes: Fake) -> SamplerRunner:
+    return SamplerRunner(
+        bus, config, [f.spec for f in fakes], wall_clock=lambda: EPOCH + trio.current_time()
+    )
+
+
+# --- cadence ---------------------------------------------------------------------------
+
+
+async def test_each_family_publishes_on_its_own_interval(clock: trio.testing.MockClock) -> None:
+    config = cfg.load(overrides={"cpu.refresh": 1.0, "mem.refresh": 5.0})
+    cpu = Fake(clock, "cpu", ["cpu", "percpu"])  # percpu: global refresh, 2 s
+    mem = Fake(clock, "memory", ["mem"])
+    sensors = Fake(clock, "sensors", ["sensors"])  # reference default: 10 s
+    bus = Bus()
+    runner = make_runner(bus, config, cpu, mem, sensors)
+
+    seen = await run_for(runner, bus, 20.5)
+
+    assert seen.times("cpu") == pytest.approx(every(1.0, 20))
+    assert seen.times("percpu") == pytest.approx(every(1.0, 20))  # the family's beat
+    assert seen.times("mem") == pytest.approx(every(5.0, 20))
+    assert seen.times("sensors") == pytest.approx(every(10.0, 20))
+    assert cpu.call_times(seen.t0) == pytest.approx(every(1.0, 20))
+    assert {n: s.interval for n, s in runner.status.items()} == {
+        "cpu": 1.0,
+        "memory": 5.0,
+        "sensors": 10.0,
+    }
+
+
+async def test_seq_counts_each_plugins_samples_and_ts_is_the_wall_clock(
+    clock: trio.testing.MockClock,
+) -> None:
+    config = cfg.from_mapping(
+        {"global": {"refresh": 1.0}, "mem": {"refresh": 3.0}, "memswap": {"refresh": 3.0}}
+    )
+    cpu = Fake(clock, "cpu", ["cpu", "percpu"])
+    mem = Fake(clock, "memory", ["mem", "memswap"])
+    bus = Bus()
+
+    seen = await run_for(make_runner(bus, config, cpu, mem), bus, 9.5)
+
+    assert seen.seqs("cpu") == list(range(1, 11))
+    assert seen.seqs("percpu") == list(range(1, 11))
+    assert seen.seqs("mem") == [1, 2, 3, 4]
+    assert seen.seqs("memswap") == [1, 2, 3, 4]
+    for t, event in seen.stats:
+        assert event.ts == pytest.approx(EPOCH + seen.t0 + t)
+    assert [e.data for e in seen.events("mem")] == [{"call": n} for n in range(1, 5)]
+
+
+async def test_sampler_gets_back_the_state_it_returned(clock: trio.testing.MockClock) -> None:
+    config = cfg.from_mapping({"global": {"refresh": 1.0}})
+    cpu = Fake(clock, "cpu", ["cpu"])
+    bus = Bus()
+
+    await run_for(make_runner(bus, config, cpu), bus, 3.5)
+
+    assert [previous for _, previous in cpu.calls] == [None, 1, 2, 3]
+
+
+async def test_an_overrunning_sampler_skips_beats_instead_of_bursting(
+    clock: trio.testing.MockClock,
+) -> None:
+    """A read that takes 2.5 s on a 1 s beat: the next read is at 3, not 1 and 2."""
+    config = cfg.from_mapping({"global": {"refresh": 1.0, "sampler_timeout": 10.0}})
+    slow = Fake(clock, "cpu", ["cpu"], lambda n: Hang if n == 1 else None)
+    bus = Bus()
+
+    async def finish_first_read_at_2_5(t0: float) -> None:
+        await trio.sleep_until(t0 + 2.5)
+        slow.release.set()
+
+    with released(slow):
+        seen = await run_for(
+            make_runner(bus, config, slow), bus, 6.5, during=finish_first_read_at_2_5
+        )
+
+    assert slow.call_times(seen.t0) == pytest.approx([0, 3, 4, 5, 6])
+    assert seen.times("cpu") == pytest.approx([2.5, 3, 4, 5, 6])
+    assert seen.errors == []
+
+
+# --- failures ----------------------------------------------------------------------------
+
+
+async def test_raising_sampler_backs_off_exponentially_up_to_retry_max(
+    clock: trio.testing.MockClock,
+) -> None:
+    config = cfg.from_mapping({"global": {"refresh": 1.0, "retry_initial": 0.5, "retry_max": 4.0}})
+    broken = Fake(clock, "sensors", ["sensors"], lambda n: RuntimeError("sensor bus on fire"))
+    steady = Fake(clock, "memory", ["mem"])
+    bus = Bus()
+    runner = make_runner(bus, config, broken, steady)
+
+    seen = await run_for(runner, bus, 16.25)
+
+    # Retry delays 0.5, 1, 2, 4, then capped at 4.
+    expected = [0, 0.5, 1.5, 3.5, 7.5, 11.5, 15.5]
+    assert broken.call_times(seen.t0) == pytest.approx(expected)
+    assert seen.times("sensors") == []
+    errors = [e for _, e in seen.errors]
+    assert seen.error_times("sensors") == pytest.approx(expected)
+    assert [e.attempt for e in errors] == [1, 2, 3, 4, 5, 6, 7]
+    assert [e.retry_in for e in errors] == [0.5, 1, 2, 4, 4, 4, 4]
+    assert {e.error for e in errors} == {"RuntimeError: sensor bus on fire"}
+    assert [e.ts for e in errors] == pytest.approx([EPOCH + seen.t0 + t for t in expected])
+
+    # The healthy family never missed a beat.
+    assert seen.times("mem") == pytest.approx(every(1.0, 16))
+
+    status = runner.status["sensors"]
+    assert status.state == "failing"
+    assert (status.runs, status.failures, status.consecutive_failures) == (0, 7, 7)
+    assert status.last_error == "RuntimeError: sensor bus on fire"
+    assert runner.status["memory"].state == "ok"
+    assert runner.status["memory"].failures == 0
+    assert runner.status["memory"].runs == 17
+
+
+async def test_backoff_restarts_after_a_success(clock: trio.testing.MockClock) -> None:
+    config = cfg.from_mapping({"global": {"refresh": 2.0, "retry_initial": 1.0, "retry_max": 60.0}})
+    flaky = Fake(clock, "cpu", ["cpu"], lambda n: OSError("EIO") if n in (1, 2, 4) else None)
+    bus = Bus()
+    runner = make_runner(bus, config, flaky)
+
+    seen = await run_for(runner, bus, 8.5)
+
+    # fail@0 (+1) fail@1 (+2) ok@3 (+2) fail@5 (+1: counting starts over) ok@6 ok@8
+    assert flaky.call_times(seen.t0) == pytest.approx([0, 1, 3, 5, 6, 8])
+    assert seen.times("cpu") == pytest.approx([3, 6, 8])
+    assert seen.seqs("cpu") == [1, 2, 3]
+    assert [(e.attempt, e.retry_in) for _, e in seen.errors] == [(1, 1.0), (2, 2.0), (1, 1.0)]
+    # A failed read leaves the state of the last good one in place.
+    assert [previous for _, previous in flaky.calls] == [None, None, None, 3, 3, 5]
+
+    status = runner.status["cpu"]
+    assert status.state == "ok"
+    assert (status.runs, status.failures, status.consecutive_failures) == (3, 3, 0)
+    assert status.last_run == pytest.approx(EPOCH + seen.t0 + 8)
+
+
+async def test_hung_sampler_is_abandoned_after_its_timeout_and_retried(
+    clock: trio.testing.MockClock,
+) -> None:
+    config = cfg.from_mapping(
+        {
+            "global": {"refresh": 1.0, "retry_initial": 1.0, "sampler_timeout": 10.0},
+            "fs": {"refresh": 5.0, "timeout": 3.0},
+        }
+    )
+    nfs = Fake(clock, "disk", ["fs"], lambda n: Hang if n == 1 else None)
+    steady = Fake(clock, "memory", ["mem"])
+    bus = Bus()
+    runner = make_runner(bus, config, nfs, steady)
+
+    with released(nfs):
+        seen = await run_for(runner, bus, 12.5)
+
+    # Hangs at 0, abandoned at 3, retried 1 s later; then back on its 5 s beat.
+    assert nfs.call_times(seen.t0) == pytest.approx([0, 4, 9])
+    assert seen.times("fs") == pytest.approx([4, 9])
+    assert seen.seqs("fs") == [1, 2]
+    assert seen.error_times("disk") == pytest.approx([3])
+    (error,) = [e for _, e in seen.errors]
+    assert (error.attempt, error.retry_in) == (1, 1.0)
+    assert error.error.startswith("SamplerTimeout")
+    assert "3 s" in error.error
+
+    assert seen.times("mem") == pytest.approx(every(1.0, 12))
+
+    status = runner.status["disk"]
+    assert status.timeout == 3.0
+    assert status.state == "ok"
+    assert (status.runs, status.failures, status.consecutive_failures) == (2, 1, 0)
+    assert status.last_error is not None and status.last_error.startswith("SamplerTimeout")
+
+
+async def test_sampler_that_keeps_hanging_holds_at_most_two_threads(
+    clock: trio.testing.MockClock,
+) -> None:
+    """Stuck reads are abandoned, not piled up; once unstuck, the sampler recovers."""
+    config = cfg.from_mapping(
+        {
+            "global": {"refresh": 1.0, "retry_initial": 1.0, "retry_max": 4.0},
+            "fs": {"refresh": 1.0, "timeout": 2.0},
+        }
+    )
+    nfs = Fake(clock, "disk", ["fs"], lambda n: Hang)
+    steady = Fake(clock, "memory", ["mem"])
+    bus = Bus()
+    runner = make_runner(bus, config, nfs, steady)
+
+    async def unstick_at_22(t0: float) -> None:
+        await trio.sleep_until(t0 + 22)
+        nfs.release.set()
+
+    with released(nfs):
+        seen = await run_for(runner, bus, 26.5, during=unstick_at_22)
+
+    # Attempts at 0, 3, 7, 13, 19 each time out 2 s later (retry 1, 2, 4, 4, 4 s);
+    # only the first two reach the sampler: the family's two threads are both stuck.
+    assert seen.error_times("disk") == pytest.approx([2, 5, 9, 15, 21])
+    assert [e.retry_in for _, e in seen.errors] == [1, 2, 4, 4, 4]
+    # Unstuck at 22: the attempt at 25 gets a thread and succeeds, then every 1 s.
+    assert nfs.call_times(seen.t0) == pytest.approx([0, 3, 25, 26])
+    assert seen.times("fs") == pytest.approx([25, 26])
+    assert seen.times("mem") == pytest.approx(every(1.0, 26))
+    assert runner.status["disk"].failures == 5
+    assert runner.status["disk"].state == "ok"
+
+
+@pytest.mark.parametrize(
+    "bad_data",
+    [
+        pytest.param(Returns({"cpu": {"cores": {0, 1}}}), id="not-msgpack-encodable"),
+        pytest.param(Returns(None), id="data-not-a-dict"),
+    ],
+)
+async def test_sampler_returning_bad_data_fails_alone(
+    clock: trio.testing.MockClock, bad_data: Returns
+) -> None:
+    """Bad sampler output is that sampler's failure: it must not stop the runner."""
+    config = cfg.from_mapping({"global": {"refresh": 1.0, "retry_initial": 1.0}})
+    bad = Fake(clock, "cpu", ["cpu"], lambda n: bad_data if n == 1 else None)
+    steady = Fake(clock, "memory", ["mem"])
+    bus = Bus()
+    runner = make_runner(bus, config, bad, steady)
+
+    seen = await run_for(runner, bus, 4.5)
+
+    assert seen.times("mem") == pytest.approx(every(1.0, 4))
+    assert seen.error_times("cpu") == pytest.approx([0])
+    assert seen.errors[0][1].error.startswith("TypeError")
+    # Retried after retry_initial, then on its beat; seq starts at 1 with the first
+    # sample actually published.
+    assert bad.call_times(seen.t0) == pytest.approx([0, 1, 2, 3, 4])
+    assert seen.times("cpu") == pytest.approx([1, 2, 3, 4])
+    assert seen.seqs("cpu") == [1, 2, 3, 4]
+    assert runner.status["cpu"].failures == 1
+
+
+# --- priming -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("interval", "priming"), [(5.0, PRIMING_DELAY), (0.5, 0.5)])
+async def test_missing_plugin_triggers_an_early_resample(
+    clock: trio.testing.MockClock, interval: float, priming: float
+) -> None:
+    config = cfg.from_mapping({"global": {"refresh": interval}})
+    # percpu needs two readings for its rates: absent from the first two samples.
+    cpu = Fake(clock, "cpu", ["cpu", "percpu"], lambda n: {"percpu"} if n <= 2 else None)
+    bus = Bus()
+
+    seen = await run_for(make_runner(bus, config, cpu), bus, 2 * priming + 2 * interval + 0.1)
+
+    expected = [0, priming, 2 * priming, 2 * priming + interval, 2 * priming + 2 * interval]
+    assert cpu.call_times(seen.t0) == pytest.approx(expected)
+    assert seen.times("cpu") == pytest.approx(expected)
+    assert seen.seqs("cpu") == [1, 2, 3, 4, 5]
+    assert seen.times("percpu") == pytest.approx(expected[2:])
+    assert seen.seqs("percpu") == [1, 2, 3]
+
+
+# --- disabled plugins --------------------------------------------------------------------
+
+
+async def test_disabled_plugins_are_not_published(clock: trio.testing.MockClock) -> None:
+    config = cfg.from_mapping(
+        {
+            "global": {"refresh": 1.0},
+            "percpu": {"disable": True},
+            "uptime": {"disable": True},
+            "system": {"refresh": 3.0},
+        }
+    )
+    cpu = Fake(clock, "cpu", ["cpu", "percpu"])  # returns percpu anyway
+    # Never returns the disabled "uptime": that is not priming, no early re-sample.
+    system = Fake(clock, "system", ["system", "uptime"], lambda n: {"uptime"})
+    bus = Bus()
+    runner = make_runner(bus, config, cpu, system)
+
+    seen = await run_for(runner, bus, 6.5)
+
+    assert {e.plugin for _, e in seen.stats} == {"cpu", "system"}
+    assert seen.times("cpu") == pytest.approx(every(1.0, 6))
+    assert system.call_times(seen.t0) == pytest.approx([0, 3, 6])
+    assert seen.times("system") == pytest.approx([0, 3, 6])
+    ctx = cpu.contexts[0]
+    assert "cpu" in ctx.enabled and "percpu" not in ctx.enabled and "uptime" not in ctx.enabled
+
+
+async def test_family_with_every_plugin_disabled_is_not_run(
+    clock: trio.testing.MockClock,
+) -> None:
+    config = cfg.from_mapping(
+        {"global": {"refresh": 1.0}, "mem": {"disable": True}, "memswap": {"disable": True}}
+    )
+    memory = Fake(clock, "memory", ["mem", "memswap"])
+    load = Fake(clock, "load", ["load"])
+    bus = Bus()
+    runner = make_runner(bus, config, memory, load)
+
+    seen = await run_for(runner, bus, 3.5)
+
+    assert memory.calls == []
+    assert set(runner.status) == {"load"}
+    assert {e.plugin for _, e in seen.stats} == {"load"}
+    assert seen.times("load") == pytest.approx(every(1.0, 3))
+
+
+async def test_family_interval_ignores_disabled_plugins(
+    clock: trio.testing.MockClock,
+) -> None:
+    # diskio would set a 1 s beat; disabled, the family runs at fs's own 4 s.
+    config = cfg.from_mapping({"diskio": {"refresh": 1.0, "disable": True}, "fs": {"refresh": 4.0}})
+    disk = Fake(clock, "disk", ["diskio", "fs"])
+    bus = Bus()
+    runner = make_runner(bus, config, disk)
+
+    seen = await run_for(runner, bus, 8.5)
+
+    assert runner.status["disk"].interval == 4.0
+    assert seen.times("fs") == pytest.approx([0, 4, 8])
+    assert seen.times("diskio") == []
+
+
+# --- status --------------------------------------------------------------------------------
+
+
+async def test_status_before_and_after_the_first_run(clock: trio.testing.MockClock) -> None:
+    config = cfg.from_mapping(
+        {"global": {"refresh": 2.0, "sampler_timeout": 7.0}, "percpu": {"timeout": 9.0}}
+    )
+    cpu = Fake(clock, "cpu", ["cpu", "percpu"])
+    bus = Bus()
+    runner = make_runner(bus, config, cpu)
+
+    before = runner.status["cpu"].as_dict()
+    assert before["state"] == "starting"
+    assert before["plugins"] == ["cpu", "percpu"]
+    assert (before["interval"], before["timeout"]) == (2.0, 9.0)  # longest timeout
+    assert (before["runs"], before["failures"], before["last_run"]) == (0, 0, None)
+
+    seen = await run_for(runner, bus, 4.5)
+
+    after = runner.status["cpu"].as_dict()
+    assert after["state"] == "ok"
+    assert (after["runs"], after["failures"], after["last_error"]) == (3, 0, None)
+    assert after["last_run"] == pytest.approx(EPOCH + seen.t0 + 4)
+    assert after["last_duration"] == pytest.approx(0, abs=1e-6)
