@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,6 +70,12 @@ class Subscription:
 
     async def receive_raw(self) -> bytes:
         raw = await self._receive.receive()
+        self.stats.delivered += 1
+        return raw
+
+    def receive_raw_nowait(self) -> bytes:
+        """The next queued event, or ``trio.WouldBlock`` (drain a burst in one wake-up)."""
+        raw = self._receive.receive_nowait()
         self.stats.delivered += 1
         return raw
 
@@ -130,15 +136,24 @@ class Bus:
         await self.publish_raw(topic, codec.encode(event))
 
     async def publish_raw(self, topic: str, raw: bytes) -> None:
-        for sub in list(self._topics.get(topic, ())):
-            try:
-                if sub.stats.policy is Policy.LATEST_WINS:
-                    self._offer(sub, raw)
-                else:
-                    await sub._send.send(raw)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                log.info("bus: subscriber %s on %s is gone; removing it", sub.stats.name, topic)
-                self._remove(topic, sub)
+        await self.publish_many(topic, (raw,))
+
+    async def publish_many(self, topic: str, raws: Iterable[bytes]) -> None:
+        """Publish several encoded events in order, with one checkpoint at the end.
+
+        A sampler family produces several plugins at once; handing them over together
+        lets a subscriber take them in one wake-up instead of one per event.
+        """
+        for raw in raws:
+            for sub in list(self._topics.get(topic, ())):
+                try:
+                    if sub.stats.policy is Policy.LATEST_WINS:
+                        self._offer(sub, raw)
+                    else:
+                        await sub._send.send(raw)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    log.info("bus: subscriber %s on %s is gone; removing it", sub.stats.name, topic)
+                    self._remove(topic, sub)
         # Give subscribers a chance to run even when every send was non-blocking.
         await trio.lowlevel.checkpoint()
 

@@ -53,3 +53,24 @@ def decode(raw: bytes) -> Any:
         return cls(*values)
     except (ValueError, TypeError, KeyError, msgpack.UnpackException) as exc:
         raise CodecError(f"cannot decode event: {exc}") from exc
+
+
+def head(raw: bytes, count: int) -> tuple[str, list[Any]]:
+    """The tag and the first ``count`` fields of an encoded event, without decoding the
+    rest (a stage that only routes or stores events need not pay for their payload)."""
+    try:
+        unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
+        unpacker.feed(raw)
+        size = unpacker.read_array_header()
+        if size < count + 1:
+            raise ValueError(f"event has {size - 1} fields, wanted {count}")
+        tag = unpacker.unpack()
+        if tag not in _BY_TAG:
+            raise KeyError(tag)
+        return tag, [unpacker.unpack() for _ in range(count)]
+    except (ValueError, TypeError, KeyError, msgpack.UnpackException) as exc:
+        raise CodecError(f"cannot decode event: {exc}") from exc
+
+
+def tag_of(cls: type[Any]) -> str:
+    return _TAG_OF[cls]

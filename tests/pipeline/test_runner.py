@@ -33,6 +33,7 @@ from pipeline.samplers.base import SampleContext, SamplerSpec
 from pipeline.samplers.runner import (
     ERRORS_TOPIC,
     PRIMING_DELAY,
+    SLOW_AFTER,
     STATS_TOPIC,
     SamplerRunner,
 )
@@ -81,12 +82,14 @@ class Fake:
         self.lock = threading.Lock()
         self.calls: list[tuple[float, Any]] = []  # (virtual time, previous)
         self.contexts: list[SampleContext] = []
+        self.threads: list[int] = []  # the worker thread of each call
 
     def __call__(self, previous: Any, ctx: SampleContext) -> tuple[dict[str, Any], Any]:
         with self.lock:
             n = len(self.calls) + 1
             self.calls.append((self.clock.current_time(), previous))
             self.contexts.append(ctx)
+            self.threads.append(threading.get_ident())
         action = self.script(n)
         if action is Hang:
             if not self.release.is_set():
@@ -346,7 +349,9 @@ async def test_hung_sampler_is_abandoned_after_its_timeout_and_retried(
     assert error.error.startswith("SamplerTimeout")
     assert "3 s" in error.error
 
-    assert seen.times("mem") == pytest.approx(every(1.0, 12))
+    # The hang shared mem's first call: mem went on in a new call SLOW_AFTER later,
+    # and kept its beat from then on.
+    assert seen.times("mem") == pytest.approx([SLOW_AFTER, *every(1.0, 12, start=1.0)])
 
     status = runner.status["disk"]
     assert status.timeout == 3.0
@@ -384,7 +389,9 @@ async def test_sampler_that_keeps_hanging_holds_at_most_two_threads(
     # Unstuck at 22: the attempt at 25 gets a thread and succeeds, then every 1 s.
     assert nfs.call_times(seen.t0) == pytest.approx([0, 3, 25, 26])
     assert seen.times("fs") == pytest.approx([25, 26])
-    assert seen.times("mem") == pytest.approx(every(1.0, 26))
+    # The hang shared mem's first call: mem went on in a new call SLOW_AFTER later,
+    # and kept its beat from then on.
+    assert seen.times("mem") == pytest.approx([SLOW_AFTER, *every(1.0, 26, start=1.0)])
     assert runner.status["disk"].failures == 5
     assert runner.status["disk"].state == "ok"
 
@@ -527,4 +534,59 @@ async def test_status_before_and_after_the_first_run(clock: trio.testing.MockClo
     assert after["state"] == "ok"
     assert (after["runs"], after["failures"], after["last_error"]) == (3, 0, None)
     assert after["last_run"] == pytest.approx(EPOCH + seen.t0 + 4)
-    assert after["last_duration"] == pytest.approx(0, abs=1e-6)
+    # real seconds spent in the sampler (a fake: next to nothing)
+    assert after["last_duration"] is not None and 0 <= after["last_duration"] < 0.5
+
+
+# --- grouping and slow families ---------------------------------------------------------
+
+
+async def test_families_due_together_share_one_thread_call(
+    clock: trio.testing.MockClock,
+) -> None:
+    config = cfg.load(overrides={"global.refresh": 1.0, "mem.refresh": 2.0})
+    cpu = Fake(clock, "cpu", ["cpu"])
+    mem = Fake(clock, "memory", ["mem"])
+    load = Fake(clock, "load", ["load"])
+    bus = Bus()
+    runner = make_runner(bus, config, cpu, mem, load)
+
+    seen = await run_for(runner, bus, 10.5)
+
+    assert seen.times("cpu") == pytest.approx(every(1.0, 10))
+    assert seen.times("mem") == pytest.approx(every(2.0, 10))
+    # 11 ticks (0..10 s): one call each, whatever number of families is due.
+    assert runner.thread_calls == 11
+    # Within a tick the families ran one after the other on the same thread.
+    threads = {t for f in (cpu, mem, load) for t in f.threads[:1]}
+    assert len(threads) == 1
+
+
+async def test_slow_family_moves_to_its_own_thread_without_failing(
+    clock: trio.testing.MockClock,
+) -> None:
+    """A family still busy SLOW_AFTER into a shared call finishes on its own thread;
+    the families queued behind it go on at once, and nothing counts as a failure."""
+    config = cfg.load(overrides={"global.refresh": 1.0})
+    slow = Fake(clock, "processes", ["processlist"], lambda n: Hang if n == 1 else None)
+    after = Fake(clock, "memory", ["mem"])
+    bus = Bus()
+    runner = make_runner(bus, config, slow, after)
+
+    async def release_at_2(t0: float) -> None:
+        await trio.sleep_until(t0 + 2)
+        slow.release.set()
+
+    with released(slow):
+        seen = await run_for(runner, bus, 5.5, during=release_at_2)
+
+    # mem was queued behind the slow call: it ran SLOW_AFTER later, then on its beat.
+    assert seen.times("mem") == pytest.approx([SLOW_AFTER, *every(1.0, 5, start=1.0)])
+    # The slow first sample still arrived (at 2 s, well within its 10 s timeout) ...
+    assert seen.times("processlist")[0] == pytest.approx(2.0, abs=0.1)
+    status = runner.status["processes"]
+    assert status.solo is True
+    assert (status.failures, status.state) == (0, "ok")
+    assert seen.errors == []
+    # ... and the family keeps its own thread calls on its beat afterwards.
+    assert seen.times("processlist")[1:] == pytest.approx(every(1.0, 5, start=3.0))
