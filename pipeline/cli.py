@@ -95,6 +95,8 @@ def _run(config: Config, ns: argparse.Namespace) -> int:
     def ready(running: Any) -> None:
         for url in api_urls(running, config):
             print(f"statbus {__version__} serving {url}", flush=True)
+        if not config.api.enabled:
+            print(f"statbus {__version__} sampling (the API is disabled)", flush=True)
 
     failed: list[BaseException] = []
     try:

@@ -11,7 +11,7 @@ import ipaddress
 import logging
 import signal
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -23,6 +23,7 @@ from hypercorn.trio import serve as hypercorn_serve
 from pipeline.bus import Bus
 from pipeline.config import Config
 from pipeline.samplers import all_samplers
+from pipeline.samplers.base import SamplerSpec
 from pipeline.samplers.runner import RuntimeOptions, SamplerRunner
 from pipeline.stages.state import StateStage
 
@@ -71,16 +72,22 @@ async def serve(
     *,
     args: Mapping[str, Any] | None = None,
     handle_signals: bool = False,
+    specs: Sequence[SamplerSpec] | None = None,
+    shutdown: trio.Event | None = None,
     task_status: trio.TaskStatus[Running] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run statbus until ``Running.shutdown`` is set (or SIGTERM/SIGINT when asked)."""
+    """Run statbus until ``Running.shutdown`` is set (or SIGTERM/SIGINT when asked).
+
+    ``specs`` replaces the sampler families (tests inject faulty ones); ``shutdown``
+    lets the caller stop it before it is ready.
+    """
     from api import ApiHandles, create_app  # the composition root may import api/
 
     bus = Bus()
     options = RuntimeOptions()
     state = StateStage(bus, config.enabled_plugins())
-    runner = SamplerRunner(bus, config, all_samplers(), options=options)
-    running = Running(bus, state, runner)
+    runner = SamplerRunner(bus, config, all_samplers() if specs is None else specs, options=options)
+    running = Running(bus, state, runner, shutdown=trio.Event() if shutdown is None else shutdown)
     api_done = trio.Event()
 
     async def serve_api(task_status: trio.TaskStatus[list[str]]) -> None:
@@ -102,10 +109,11 @@ async def serve(
             nursery.start_soon(_wait_for_signal, running.shutdown)
         await nursery.start(state.run)
         await nursery.start(runner.run)
-        # Serve complete data from the first request on, but never wait on a hung sampler.
+        # Serve complete data from the first request on, but never wait on a hung
+        # sampler, nor past a shutdown request.
         with trio.move_on_after(config.global_.sampler_timeout):
-            await state.wait_first_round()
-        if config.api.enabled:
+            await _first_of(state.wait_first_round, running.shutdown.wait)
+        if config.api.enabled and not running.shutdown.is_set():
             if config.api.password == "" and not _is_loopback(config.api.bind):
                 log.warning(
                     "api: listening on %s without a password: anyone who can reach it "
@@ -121,6 +129,18 @@ async def serve(
         with trio.move_on_after(SHUTDOWN_DEADLINE):
             await api_done.wait()
         nursery.cancel_scope.cancel()
+
+
+async def _first_of(*waits: Callable[[], Awaitable[None]]) -> None:
+    """Return as soon as one of ``waits`` returns."""
+    async with trio.open_nursery() as nursery:
+
+        async def one(wait: Callable[[], Awaitable[None]]) -> None:
+            await wait()
+            nursery.cancel_scope.cancel()
+
+        for wait in waits:
+            nursery.start_soon(one, wait)
 
 
 async def _wait_for_signal(shutdown: trio.Event) -> None:

@@ -1,0 +1,65 @@
+"""The composition root: start-up and shutdown deadlines, with faulty samplers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from functools import partial
+from typing import Any
+
+import httpx
+import trio
+
+from pipeline.config import load
+from pipeline.main import SHUTDOWN_DEADLINE, api_urls, serve
+from pipeline.samplers import all_samplers
+from pipeline.samplers.base import SampleContext, SamplerSpec
+
+
+def hanging(release: threading.Event) -> SamplerSpec:
+    def sample(previous: Any, ctx: SampleContext) -> tuple[dict[str, Any], Any]:
+        release.wait(timeout=30)
+        return {}, None
+
+    return SamplerSpec("sensors", ("sensors",), sample)
+
+
+async def test_shutdown_during_startup_does_not_wait_for_a_hung_sampler() -> None:
+    release = threading.Event()
+    config = load(overrides={"api.port": 0, "global.sampler_timeout": 20.0})
+    specs = [s for s in all_samplers() if s.name != "sensors"] + [hanging(release)]
+    shutdown = trio.Event()
+    try:
+        started = time.monotonic()
+        with trio.fail_after(SHUTDOWN_DEADLINE + 5):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(partial(serve, config, specs=specs, shutdown=shutdown))
+                await trio.sleep(0.5)
+                shutdown.set()
+        assert time.monotonic() - started < SHUTDOWN_DEADLINE + 1
+    finally:
+        release.set()
+
+
+async def test_api_serves_while_a_sampler_hangs() -> None:
+    """The hung family is abandoned; the API starts after sampler_timeout and answers."""
+    release = threading.Event()
+    config = load(overrides={"api.port": 0, "global.sampler_timeout": 1.0})
+    specs = [s for s in all_samplers() if s.name != "sensors"] + [hanging(release)]
+    try:
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                running = await nursery.start(partial(serve, config, specs=specs))
+                base = api_urls(running, config)[0]
+                async with httpx.AsyncClient(timeout=5) as client:
+                    data = (await client.get(f"{base}/all")).json()
+                    assert data["sensors"] == []  # never sampled: its empty value
+                    assert data["mem"]["total"] > 0
+                    await trio.sleep(1.5)  # the runner noticed the hang by now
+                    status = running.runner.status["sensors"]
+                    assert status.solo is True and status.state == "failing"
+                    assert status.last_error and "SamplerTimeout" in status.last_error
+                    assert running.runner.status["memory"].state == "ok"
+                running.shutdown.set()
+    finally:
+        release.set()
