@@ -28,6 +28,29 @@ class FieldInfo:
 
 F = FieldInfo
 
+# The spec documents processlist and programlist with the same fields.
+_PROCESS_FIELDS: dict[str, FieldInfo] = {
+    "pid": F("Process identifier (ID).", "number"),
+    "name": F("Process name.", "string"),
+    "cmdline": F("Command line with arguments.", "list"),
+    "username": F("Process owner.", "string"),
+    "num_threads": F("Number of threads.", "number"),
+    "cpu_percent": F("Process CPU consumption.", "percent"),
+    "memory_percent": F("Process memory consumption.", "percent"),
+    "memory_info": F(
+        "Process memory information (dict with rss, vms, shared, text, lib, data, dirty keys).",
+        "byte",
+    ),
+    "status": F("Process status.", "string"),
+    "nice": F("Process nice value.", "number"),
+    "cpu_times": F("Process CPU times (dict with user, system, iowait keys).", "second"),
+    "gids": F("Process group IDs (dict with real, effective, saved keys).", "number"),
+    "io_counters": F(
+        "Process IO counters (list with read_count, write_count, read_bytes, write_bytes, io_tag keys).",
+        "byte",
+    ),
+}
+
 FIELDS: dict[str, dict[str, FieldInfo]] = {
     "alert": {
         "begin": F("Begin timestamp of the event.", "timestamp"),
@@ -393,25 +416,7 @@ FIELDS: dict[str, dict[str, FieldInfo]] = {
         "pid_max": F("Maximum number of processes.", "number"),
     },
     "processlist": {
-        "pid": F("Process identifier (ID).", "number"),
-        "name": F("Process name.", "string"),
-        "cmdline": F("Command line with arguments.", "list"),
-        "username": F("Process owner.", "string"),
-        "num_threads": F("Number of threads.", "number"),
-        "cpu_percent": F("Process CPU consumption.", "percent"),
-        "memory_percent": F("Process memory consumption.", "percent"),
-        "memory_info": F(
-            "Process memory information (dict with rss, vms, shared, text, lib, data, dirty keys).",
-            "byte",
-        ),
-        "status": F("Process status.", "string"),
-        "nice": F("Process nice value.", "number"),
-        "cpu_times": F("Process CPU times (dict with user, system, iowait keys).", "second"),
-        "gids": F("Process group IDs (dict with real, effective, saved keys).", "number"),
-        "io_counters": F(
-            "Process IO counters (list with read_count, write_count, read_bytes, write_bytes, io_tag keys).",
-            "byte",
-        ),
+        **_PROCESS_FIELDS,
         "time_since_update": F("Number of seconds since last update.", "seconds"),
         "extended_stats": F("True on the process whose extended stats were requested.", "bool"),
         "cpu_affinity": F("CPUs the process may run on (extended stats).", "list"),
@@ -425,25 +430,7 @@ FIELDS: dict[str, dict[str, FieldInfo]] = {
         "udp": F("Number of UDP sockets (extended stats).", "number"),
     },
     "programlist": {
-        "pid": F("Process identifier (ID).", "number"),
-        "name": F("Process name.", "string"),
-        "cmdline": F("Command line with arguments.", "list"),
-        "username": F("Process owner.", "string"),
-        "num_threads": F("Number of threads.", "number"),
-        "cpu_percent": F("Process CPU consumption.", "percent"),
-        "memory_percent": F("Process memory consumption.", "percent"),
-        "memory_info": F(
-            "Process memory information (dict with rss, vms, shared, text, lib, data, dirty keys).",
-            "byte",
-        ),
-        "status": F("Process status.", "string"),
-        "nice": F("Process nice value.", "number"),
-        "cpu_times": F("Process CPU times (dict with user, system, iowait keys).", "second"),
-        "gids": F("Process group IDs (dict with real, effective, saved keys).", "number"),
-        "io_counters": F(
-            "Process IO counters (list with read_count, write_count, read_bytes, write_bytes, io_tag keys).",
-            "byte",
-        ),
+        **_PROCESS_FIELDS,
         "childrens": F("Process identifiers of the program's processes.", "list"),
         "nprocs": F("Number of processes of the program.", "number"),
         "time_since_update": F("Number of seconds since last update.", "seconds"),
