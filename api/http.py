@@ -22,6 +22,8 @@ from api.errors import error_response
 from pipeline.config import ApiConfig
 
 _CORS_METHODS = "GET, HEAD, POST, OPTIONS"
+#: the one route open without credentials (health checks), matched by endpoint, not path
+STATUS_ENDPOINT = "glances.status"
 _GZIP_CACHE_SIZE = 32
 
 
@@ -59,7 +61,6 @@ class _GzipCache:
 
 
 def install(app: Quart, api: ApiConfig) -> None:
-    status_suffix = "/api/4/status"
     origins = set(api.cors_origins)
     cache = _GzipCache()
 
@@ -83,8 +84,12 @@ def install(app: Quart, api: ApiConfig) -> None:
             resp.headers["Access-Control-Max-Age"] = "600"
             resp.headers["Vary"] = "Origin"
             return resp
-        if not api.password or request.path.endswith(status_suffix):
-            return None
+        if request.method == "OPTIONS" and request.url_rule is not None:
+            # not a preflight: say what the route allows, with no body
+            methods = ", ".join(sorted(request.url_rule.methods or ()))
+            return Response(b"", status=204, headers={"Allow": methods})
+        if not api.password or request.endpoint == STATUS_ENDPOINT or request.url_rule is None:
+            return None  # no auth, the open route, or no route at all (404 as the reference)
         header = request.headers.get("Authorization")
         if header is None:
             return error_response(401, "Not authenticated", {"WWW-Authenticate": "Basic"})

@@ -81,15 +81,19 @@ def _run(config: Config, ns: argparse.Namespace) -> int:
         level=config.global_.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # As the reference: the password is never shown; without authentication, neither
+    # are the config file's path and the user name.
+    hidden = "********"
+    open_api = not config.api.password
     args = {
-        "config": ns.config,
+        "config": hidden if open_api and ns.config else ns.config,
         "bind": config.api.bind,
         "port": config.api.port,
         "refresh": config.global_.refresh,
         "log_level": config.global_.log_level,
         "url_prefix": config.api.url_prefix,
-        "username": config.api.username,
-        "password": "********" if config.api.password else "",
+        "username": hidden if open_api else config.api.username,
+        "password": hidden if config.api.password else "",
     }
 
     def ready(running: Any) -> None:

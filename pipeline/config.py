@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -158,9 +159,14 @@ def _string_list(key: str, value: Any) -> Any:
 def _url_prefix(key: str, value: Any) -> Any:
     written = _string(max_len=200)(key, value)
     value = written.rstrip("/")
-    if value and (not value.startswith("/") or "//" in value or " " in value):
-        raise ConfigError(key, written, "must be empty or a path like /glances")
+    if not _URL_PREFIX.fullmatch(value):
+        raise ConfigError(
+            key, written, "must be empty or a path like /glances (letters, digits, . _ ~ -)"
+        )
     return value
+
+
+_URL_PREFIX = re.compile(r"(/[A-Za-z0-9._~-]+)*")
 
 
 def _log_level(key: str, value: Any) -> Any:

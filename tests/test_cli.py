@@ -76,6 +76,7 @@ def test_shipped_config_is_valid_and_equals_the_defaults() -> None:
         ("[nosuch]\nx = 1\n", [], "nosuch = {'x': 1}: unknown section"),
         ("[cpu]\ndisable = 1\n", [], "cpu.disable = 1: must be true or false"),
         ("[api\n", [], "invalid TOML"),
+        ('[api]\nurl_prefix = "/a<int:x>"\n', [], "api.url_prefix = '/a<int:x>': must be"),
         ("", ["--port", "http"], "--port = 'http': must be an integer"),
         ("", ["--refresh", "0"], "global.refresh = 0.0: must be between"),
     ],

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -93,28 +94,51 @@ class _Call:
     """One worker thread sampling one or more families in turn.
 
     Shared with the thread, which appends ``(name, outcome, seconds)`` to ``results`` as
-    each family finishes and names the family it is in as ``current``; it stops before
-    the next family once ``stop`` is set.  ``done`` is set (in the trio thread) when the
-    thread has returned.  The thread reaches trio only through ``token.run_sync_soon``,
-    which is safe from any thread, even after the call was given up.
+    each family finishes.  The thread claims each next family under ``_lock``, and
+    :meth:`halt` stops it under the same lock, so the trio side always knows exactly
+    which family the thread is in and that it will start no other.  ``done`` is set (in
+    the trio thread) when the thread has returned.  The thread reaches trio only through
+    ``token.run_sync_soon``, which is safe from any thread, even after the call was
+    given up.
     """
 
     jobs: list[tuple[SamplerSpec, Any, SampleContext]]
     token: trio.lowlevel.TrioToken
     results: list[tuple[str, Outcome, float]] = field(default_factory=list)
-    current: str | None = None
-    stop: bool = False
     done: trio.Event = field(default_factory=trio.Event)
+    _running: int = -1  # index of the job the thread has claimed last
+    _stop: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
     _wakers: list[trio.Event] = field(default_factory=list)
 
     def start(self) -> None:
         trio.lowlevel.start_thread_soon(self._run, self._deliver)
 
+    @property
+    def running(self) -> int:
+        """Index of the job in hand (or last finished); -1 before the first."""
+        return self._running
+
+    def halt(self) -> str | None:
+        """Start no further job; the name of the job still in hand, if any."""
+        with self._lock:
+            self._stop = True
+            index = self._running
+        if index < 0 or len(self.results) > index:
+            return None
+        return self.jobs[index][0].name
+
+    def _claim(self, index: int) -> bool:
+        with self._lock:
+            if self._stop:
+                return False
+            self._running = index
+            return True
+
     def _run(self) -> None:
-        for spec, state, ctx in self.jobs:
-            if self.stop:
+        for index, (spec, state, ctx) in enumerate(self.jobs):
+            if not self._claim(index):
                 break
-            self.current = spec.name
             started = time.perf_counter()
             outcome: Outcome
             try:
@@ -123,7 +147,6 @@ class _Call:
                 outcome = exc
             self.results.append((spec.name, outcome, time.perf_counter() - started))
             self._notify()
-        self.current = None
 
     def _deliver(self, _outcome: Any) -> None:  # in the worker thread, after _run
         self._in_trio(self._finish)
@@ -174,22 +197,35 @@ class SamplerRunner:
         self._options = options or RuntimeOptions()
         self._wall_clock = wall_clock
         enabled = set(config.enabled_plugins())
-        self._specs = {s.name: s for s in specs if enabled.intersection(s.plugins)}
         self._enabled = frozenset(enabled)
+        # A family whose enabled plugins have different refresh intervals runs as one
+        # entry per interval (``memory[memswap]``), each with its own state, so every
+        # plugin keeps its own interval and its deltas span exactly that interval.
+        self._specs: dict[str, SamplerSpec] = {}
+        self._wants: dict[str, frozenset[str]] = {}
+        for spec in specs:
+            by_interval: dict[float, list[str]] = {}
+            for plugin in spec.plugins:
+                if plugin in enabled:
+                    by_interval.setdefault(config.refresh_of(plugin), []).append(plugin)
+            for plugins in by_interval.values():
+                name = spec.name if len(by_interval) == 1 else f"{spec.name}[{','.join(plugins)}]"
+                self._specs[name] = SamplerSpec(name, tuple(plugins), spec.sample)
+                self._wants[name] = frozenset(plugins)
         self._seq: dict[str, int] = {}
         self._states: dict[str, Any] = {name: None for name in self._specs}
         self._due: dict[str, float] = {}
         #: worker-thread calls started so far (one per tick while nothing is slow)
         self.thread_calls = 0
-        self.status: dict[str, SamplerStatus] = {}
-        for spec in self._specs.values():
-            mine = [p for p in spec.plugins if p in enabled]
-            self.status[spec.name] = SamplerStatus(
-                spec.name,
+        self.status: dict[str, SamplerStatus] = {
+            name: SamplerStatus(
+                name,
                 spec.plugins,
-                interval=min(config.refresh_of(p) for p in mine),
-                timeout=max(config.timeout_of(p) for p in mine),
+                interval=config.refresh_of(spec.plugins[0]),
+                timeout=max(config.timeout_of(p) for p in spec.plugins),
             )
+            for name, spec in self._specs.items()
+        }
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         start = trio.current_time()
@@ -199,8 +235,11 @@ class SamplerRunner:
             task_status.started()
 
     def _call(self, names: Sequence[str]) -> _Call:
-        ctx = SampleContext(self._config, self._enabled, self._options.extended_pid)
-        jobs = [(self._specs[n], self._states[n], ctx) for n in names]
+        pid = self._options.extended_pid
+        jobs = [
+            (self._specs[n], self._states[n], SampleContext(self._config, self._wants[n], pid))
+            for n in names
+        ]
         call = _Call(jobs, trio.lowlevel.current_trio_token())
         call.start()
         self.thread_calls += 1
@@ -219,21 +258,29 @@ class SamplerRunner:
                 await trio.sleep_until(min(self._due[n] for n in shared))
                 continue
             call = self._call(due)
-            with trio.move_on_after(SLOW_AFTER):
-                await call.done.wait()
-            slow = None
-            if not call.done.is_set():
-                call.stop = True  # finish the family in hand, start no other
-                slow = call.current
-            results = list(call.results)
-            for name, outcome, seconds in results:
+            slow = await self._watch(call)
+            for name, outcome, seconds in list(call.results):
                 await self._settle(name, outcome, seconds)
-            finished = {name for name, _, _ in results}
-            if slow is not None and slow not in finished:
+            if slow is not None:
                 log.info("sampler %s is slow; moving it to a thread of its own", slow)
                 self.status[slow].solo = True
                 nursery.start_soon(self._run_solo, slow, call, name=f"sampler:{slow}")
             # Families the call did not reach stay due: the next pass runs them at once.
+
+    @staticmethod
+    async def _watch(call: _Call) -> str | None:
+        """Wait for a shared call; the family to detach if one has been in hand for
+        ``SLOW_AFTER`` (it was in hand at two checks ``SLOW_AFTER`` apart, or at the first
+        check while still the call's first job)."""
+        seen = 0  # the call starts with job 0 in hand
+        while True:
+            with trio.move_on_after(SLOW_AFTER):
+                await call.done.wait()
+            if call.done.is_set():
+                return None
+            if call.running == seen:
+                return call.halt()
+            seen = call.running
 
     # -- a family on a thread of its own -----------------------------------------------
 
@@ -256,7 +303,7 @@ class SamplerRunner:
                 result = await call.wait_result(name)
             if result is None:
                 if call is not None and not call.done.is_set():
-                    call.stop = True
+                    call.halt()
                     stuck.add(call)
                 await self._settle(name, _timeout(status.timeout), status.timeout)
             else:

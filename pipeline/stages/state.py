@@ -44,6 +44,8 @@ class StateStage:
         self._all: bytes | None = None
         self.version = 0
         self._first_round = trio.Event()
+        if not self.plugins:  # nothing to wait for
+            self._first_round.set()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         with self._bus.subscribe(

@@ -165,6 +165,8 @@ def test_config_and_args(http: httpx.Client, live: LiveStatbus) -> None:
     assert resp.status_code == 404 and "nosuch" in str(_detail(resp))
     args = http.get("/args").json()
     assert args["refresh"] == 1.0
+    # without authentication the reference hides the config file and the user name
+    assert args["config"] == "********" and args["username"] == "********"
     assert http.get("/args/bind").json() == "127.0.0.1"
     resp = http.get("/args/nosuch")
     assert resp.status_code == 400 and _detail(resp) == "Unknown argument item nosuch"
@@ -192,6 +194,14 @@ def test_gzip_for_large_bodies_only(http: httpx.Client, live: LiveStatbus) -> No
     with httpx.stream("GET", f"{live.base}/all", headers={"Accept-Encoding": "gzip"}) as s:
         body = b"".join(s.iter_raw())
     assert gzip.decompress(body).startswith(b"{")
+
+
+def test_plain_options_lists_the_methods(http: httpx.Client) -> None:
+    resp = http.options("/cpu")
+    assert resp.status_code == 204 and resp.content == b""
+    assert set(resp.headers["allow"].split(", ")) >= {"GET", "HEAD", "OPTIONS"}
+    assert "POST" in http.options("/processes/extended/disable").headers["allow"]
+    assert http.options("/nothing/here/at/all/x").status_code == 404
 
 
 def test_cors(http: httpx.Client) -> None:
@@ -222,6 +232,10 @@ def test_auth_and_prefix(live_auth: LiveStatbus) -> None:
             assert resp.json() == {"detail": "Incorrect authentication"}
         bad = client.get("/cpu", headers={"Authorization": "Basic !!notbase64"})
         assert bad.status_code == 401
+        # Only the status route is open: not a path that merely ends like it.
+        sneaky = client.get("/fs/mnt_point/value//api/4/status")
+        assert sneaky.status_code == 401
+        assert client.get("/status/").status_code == 200
         ok = client.get("/all", auth=("admin", "s3cret"))
         assert ok.status_code == 200 and "cpu" in ok.json()
         config = client.get("/config", auth=("admin", "s3cret")).json()

@@ -17,6 +17,7 @@ that blocks on a ``threading.Event`` still lets the clock jump, so timeouts fire
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -199,12 +200,17 @@ async def test_each_family_publishes_on_its_own_interval(clock: trio.testing.Moc
     seen = await run_for(runner, bus, 20.5)
 
     assert seen.times("cpu") == pytest.approx(every(1.0, 20))
-    assert seen.times("percpu") == pytest.approx(every(1.0, 20))  # the family's beat
+    # A family whose plugins have different intervals runs as one entry per interval,
+    # each asked only for its own plugins: percpu keeps its own 2 s.
+    assert seen.times("percpu") == pytest.approx(every(2.0, 20))
     assert seen.times("mem") == pytest.approx(every(5.0, 20))
     assert seen.times("sensors") == pytest.approx(every(10.0, 20))
-    assert cpu.call_times(seen.t0) == pytest.approx(every(1.0, 20))
+    assert sorted(cpu.call_times(seen.t0)) == pytest.approx(sorted(every(1.0, 20) + every(2.0, 20)))
+    asked = {tuple(sorted(ctx.enabled)) for ctx in cpu.contexts}
+    assert asked == {("cpu",), ("percpu",)}
     assert {n: s.interval for n, s in runner.status.items()} == {
-        "cpu": 1.0,
+        "cpu[cpu]": 1.0,
+        "cpu[percpu]": 2.0,
         "memory": 5.0,
         "sensors": 10.0,
     }
@@ -590,3 +596,35 @@ async def test_slow_family_moves_to_its_own_thread_without_failing(
     assert seen.errors == []
     # ... and the family keeps its own thread calls on its beat afterwards.
     assert seen.times("processlist")[1:] == pytest.approx(every(1.0, 5, start=3.0))
+
+
+async def test_only_a_family_slow_by_itself_is_detached() -> None:
+    """Real time: a call of several moderately slow families takes longer than
+    SLOW_AFTER in all, but none of them alone does; only the one that does is detached."""
+
+    def sleeper(name: str, seconds: float) -> SamplerSpec:
+        def sample(previous: Any, ctx: SampleContext) -> tuple[dict[str, Any], Any]:
+            time.sleep(seconds)
+            return {name: {"ok": True}}, None
+
+        return SamplerSpec(name, (name,), sample)
+
+    short = 0.6 * SLOW_AFTER
+    config = cfg.load(overrides={"global.refresh": 1.0})
+    specs = [
+        sleeper("cpu", short),
+        sleeper("mem", short),
+        sleeper("load", short),
+        sleeper("fs", 2.5 * SLOW_AFTER),
+        sleeper("uptime", short),
+    ]
+    runner = SamplerRunner(Bus(), config, specs)
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(runner.run)
+            await trio.sleep(2.5)
+            nursery.cancel_scope.cancel()
+    solo = {name for name, status in runner.status.items() if status.solo}
+    assert solo == {"fs"}
+    assert all(status.failures == 0 for status in runner.status.values())
+    assert runner.status["cpu"].runs >= 2

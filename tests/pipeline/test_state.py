@@ -74,3 +74,8 @@ async def test_runs_on_the_bus_and_survives_garbage() -> None:
             (sub,) = bus.subscribers()
             assert sub["delivered"] == 3 and sub["dropped"] == 0
             nursery.cancel_scope.cancel()
+
+
+async def test_no_plugins_means_nothing_to_wait_for() -> None:
+    with trio.fail_after(1):
+        await StateStage(Bus(), []).wait_first_round()
