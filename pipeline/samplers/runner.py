@@ -109,7 +109,6 @@ class _Call:
     _running: int = -1  # index of the job the thread has claimed last
     _stop: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _wakers: list[trio.Event] = field(default_factory=list)
 
     def start(self) -> None:
         trio.lowlevel.start_thread_soon(self._run, self._deliver)
@@ -146,40 +145,25 @@ class _Call:
             except Exception as exc:  # noqa: BLE001 - reported to the trio side
                 outcome = exc
             self.results.append((spec.name, outcome, time.perf_counter() - started))
-            self._notify()
 
     def _deliver(self, _outcome: Any) -> None:  # in the worker thread, after _run
-        self._in_trio(self._finish)
-
-    def _notify(self) -> None:  # in the worker thread, after each family
-        self._in_trio(self._wake)
-
-    def _in_trio(self, fn: Callable[[], None]) -> None:
         try:
-            self.token.run_sync_soon(fn)
+            self.token.run_sync_soon(self.done.set)
         except trio.RunFinishedError:
             pass  # trio is gone (shutdown): nobody is waiting any more
 
-    def _finish(self) -> None:
-        self.done.set()
-        self._wake()
-
-    def _wake(self) -> None:
-        for waker in self._wakers:
-            waker.set()
-        self._wakers.clear()
-
     async def wait_result(self, name: str) -> tuple[Outcome, float] | None:
-        """Wait until ``name`` has a result (``None`` if the thread ended without one)."""
-        while True:
-            for got, outcome, seconds in self.results:
-                if got == name:
-                    return outcome, seconds
-            if self.done.is_set():
-                return None
-            waker = trio.Event()
-            self._wakers.append(waker)
-            await waker.wait()
+        """Wait for the thread to end; ``name``'s result, or ``None`` if it has none.
+
+        Waiting for the end is enough: a call is only ever waited on for its last job
+        (a solo call has one; a shared call is halted before its slow job is handed
+        over), so the trio thread is woken once per call, not once per family.
+        """
+        await self.done.wait()
+        for got, outcome, seconds in self.results:
+            if got == name:
+                return outcome, seconds
+        return None
 
 
 class SamplerRunner:
