@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -38,6 +39,23 @@ class GlobalConfig:
     retry_max: float = 60.0
     strftime_format: str = "%Y-%m-%d %H:%M:%S %Z"
     log_level: str = "INFO"
+    #: points kept per history series; 0 turns history off
+    history_size: int = 1200
+    #: keep history on disk (in data_dir) so that it survives a restart
+    history_persist: bool = True
+    #: where statbus keeps state (events, history); "" means the default per-user state
+    #: directory (see :func:`data_dir`)
+    data_dir: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertConfig:
+    """``[alert]``: the events list (the reference's defaults)."""
+
+    disable: bool = False
+    max_events: int = 10
+    min_duration: float = 6.0
+    min_interval: float = 6.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,12 +75,22 @@ class PluginConfig:
     disable: bool = False
     refresh: float | None = None
     timeout: float | None = None
+    #: points a value must fall below a threshold before it leaves that level (0: none)
+    hysteresis: float = 0.0
+    #: regexes (full match, case-insensitive) of items to hide / to show despite hide
+    hide: tuple[str, ...] = ()
+    show: tuple[str, ...] = ()
+    #: threshold keys as written: ``careful``, ``total_warning``, ``/_critical``, ...
+    limits: Mapping[str, float] = field(default_factory=dict)
+    #: ``*_log`` switches as written: ``log``, ``total_log``, ``eth0_rx_log``, ...
+    logs: Mapping[str, bool] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class Config:
     global_: GlobalConfig = field(default_factory=GlobalConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
+    alert: AlertConfig = field(default_factory=AlertConfig)
     plugins: Mapping[str, PluginConfig] = field(
         default_factory=lambda: {name: PluginConfig() for name in PLUGINS}
     )
@@ -89,12 +117,18 @@ class Config:
         out: dict[str, dict[str, Any]] = {
             "global": _section_dict(self.global_, redact),
             "api": _section_dict(self.api, redact),
+            "alert": _section_dict(self.alert, redact),
         }
         for name, plugin in self.plugins.items():
             out[name] = {
                 "disable": plugin.disable,
                 "refresh": self.refresh_of(name),
                 "timeout": self.timeout_of(name),
+                "hysteresis": plugin.hysteresis,
+                "hide": list(plugin.hide),
+                "show": list(plugin.show),
+                **plugin.limits,
+                **plugin.logs,
             }
         return out
 
@@ -193,11 +227,69 @@ _SCHEMA: dict[str, dict[str, Check]] = {
         "gzip_min_size": _number(0, 2**31, integer=True),
     },
 }
+_SCHEMA["global"].update(
+    {
+        "history_size": _number(0, 1_000_000, integer=True),
+        "history_persist": _boolean,
+        "data_dir": _string(max_len=4096),
+    }
+)
+_SCHEMA["alert"] = {
+    "disable": _boolean,
+    "max_events": _number(1, 10_000, integer=True),
+    "min_duration": _number(0, 86400),
+    "min_interval": _number(0, 86400),
+}
+
+
+def _regex_list(key: str, value: Any) -> Any:
+    items = _string_list(key, value)
+    for item in items:
+        try:
+            re.compile(item)
+        except re.error as exc:
+            raise ConfigError(key, item, f"not a valid regular expression: {exc}") from None
+    return items
+
+
 _PLUGIN_SCHEMA: dict[str, Check] = {
     "disable": _boolean,
     "refresh": _number(0.1, 86400),
     "timeout": _number(0.1, 3600),
+    "hysteresis": _number(0, 1e12),
+    "hide": _regex_list,
+    "show": _regex_list,
 }
+#: ``careful``/``warning``/``critical``, alone or after a field or item and ``_``
+THRESHOLD_KEY = re.compile(r"(?:(?P<stat>.+)_)?(?P<level>careful|warning|critical)")
+#: ``log``, alone or after a field or item and ``_``
+LOG_KEY = re.compile(r"(?:(?P<stat>.+)_)?log")
+
+
+def _merge_plugin(name: str, base: PluginConfig, raw: Any) -> PluginConfig:
+    """A plugin section: fixed keys, plus threshold and ``*_log`` keys of any stat."""
+    if not isinstance(raw, dict):
+        raise ConfigError(name, raw, "must be a table")
+    fixed = {k: v for k, v in raw.items() if k in _PLUGIN_SCHEMA}
+    limits, logs = dict(base.limits), dict(base.logs)
+    for key, value in raw.items():
+        full = f"{name}.{key}"
+        if key in _PLUGIN_SCHEMA:
+            continue
+        if THRESHOLD_KEY.fullmatch(key):
+            limits[key] = _number(-1e18, 1e18)(full, value)
+        elif LOG_KEY.fullmatch(key):
+            logs[key] = _boolean(full, value)
+        else:
+            known = ", ".join(sorted(_PLUGIN_SCHEMA))
+            raise ConfigError(
+                full,
+                value,
+                f"unknown key (known keys: {known}, and <stat>_careful/_warning/_critical"
+                " thresholds and <stat>_log switches)",
+            )
+    merged: PluginConfig = _merge_section(name, _PLUGIN_SCHEMA, base, fixed)
+    return dataclasses.replace(merged, limits=limits, logs=logs)
 
 
 def _merge_section(key_prefix: str, schema: Mapping[str, Check], base: Any, raw: Any) -> Any:
@@ -216,23 +308,25 @@ def _merge_section(key_prefix: str, schema: Mapping[str, Check], base: Any, raw:
 def from_mapping(raw: Mapping[str, Any], base: Config | None = None) -> Config:
     """Overlay a parsed TOML document on ``base`` (built-in defaults if ``None``)."""
     config = base or Config()
-    global_, api = config.global_, config.api
+    global_, api, alert = config.global_, config.api, config.alert
     plugins = dict(config.plugins)
     for section, body in raw.items():
         if section == "global":
             global_ = _merge_section("global", _SCHEMA["global"], global_, body)
         elif section == "api":
             api = _merge_section("api", _SCHEMA["api"], api, body)
+        elif section == "alert":
+            alert = _merge_section("alert", _SCHEMA["alert"], alert, body)
         elif section in PLUGINS:
-            plugins[section] = _merge_section(section, _PLUGIN_SCHEMA, plugins[section], body)
+            plugins[section] = _merge_plugin(section, plugins[section], body)
         else:
-            known = ", ".join(["global", "api", *sorted(PLUGINS)])
+            known = ", ".join(["global", "api", "alert", *sorted(PLUGINS)])
             raise ConfigError(section, body, f"unknown section (known sections: {known})")
     if global_.retry_max < global_.retry_initial:
         raise ConfigError(
             "global.retry_max", global_.retry_max, "must not be below global.retry_initial"
         )
-    return dataclasses.replace(config, global_=global_, api=api, plugins=plugins)
+    return dataclasses.replace(config, global_=global_, api=api, alert=alert, plugins=plugins)
 
 
 def load(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> Config:
@@ -267,7 +361,8 @@ def to_toml(config: Config, *, redact: bool = True) -> str:
             if value is None:
                 lines.append(f"# {key} is unset")
                 continue
-            lines.append(f"{key} = {_toml_value(value)}")
+            name = key if _BARE_KEY.fullmatch(key) else _toml_value(key)
+            lines.append(f"{name} = {_toml_value(value)}")
         lines.append("")
     return "\n".join(lines)
 
@@ -284,6 +379,7 @@ def _toml_value(value: Any) -> str:
     raise TypeError(f"cannot write {value!r} as TOML")
 
 
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _TOML_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\b": "\\b", "\f": "\\f"}
 
 
@@ -293,3 +389,17 @@ def _toml_char(c: str) -> str:
     if (ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F:
         return f"\\u{ord(c):04x}"
     return c
+
+
+def data_dir(config: Config) -> Path:
+    """Where statbus keeps its state: ``global.data_dir``, else ``$STATE_DIRECTORY``
+    (systemd's ``StateDirectory=``), else ``$XDG_STATE_HOME/statbus``, else
+    ``~/.local/state/statbus``."""
+    if config.global_.data_dir:
+        return Path(config.global_.data_dir).expanduser()
+    systemd = os.environ.get("STATE_DIRECTORY")
+    if systemd:
+        return Path(systemd.split(":")[0])
+    xdg = os.environ.get("XDG_STATE_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "state"
+    return base / "statbus"

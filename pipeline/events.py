@@ -52,3 +52,38 @@ class SamplerErrorEvent(Event):
     error: str
     attempt: int
     retry_in: float
+
+
+@codec.register("views")
+@dataclass(frozen=True, slots=True)
+class ViewsEvent(Event):
+    """The threshold stage's verdict on one ``StatEvent`` of ``plugin``.
+
+    * ``views``: the reference view shape (``{field: view}``, or
+      ``{key_value: {field: view}}`` for list plugins), each view
+      ``{"decoration", "optional", "additional", "splittable", "hidden"}``;
+    * ``alerts``: ``[[type, state, value], ...]``, one per evaluation whose log switch is
+      on (reference ``glances_events.add``): ``type`` like ``"CPU_TOTAL"``, ``state`` one
+      of ``OK``/``CAREFUL``/``WARNING``/``CRITICAL`` (no ``_LOG`` suffix), ``value`` the
+      percent-normalised value;
+    * ``levels``: ``{stat_name: 0..3}`` (OK..CRITICAL) of every evaluated stat with
+      limits, e.g. ``{"cpu_user": 2, "load": 0}`` (the reference's ``glances_thresholds``,
+      used for ``global_msg``).
+    """
+
+    plugin: str
+    ts: float
+    views: Any
+    alerts: list[list[Any]]
+    levels: dict[str, int]
+
+
+@codec.register("alert")
+@dataclass(frozen=True, slots=True)
+class AlertEvent(Event):
+    """One transition of the events list: ``transition`` is ``opened``, ``escalated``,
+    ``closed`` or ``cleared``; ``event`` is the event in the ``/api/4/alert`` shape."""
+
+    transition: str
+    ts: float
+    event: dict[str, Any]

@@ -485,17 +485,66 @@ def test_as_dict_sections_and_redaction() -> None:
     shown = config.as_dict()
     raw = config.as_dict(redact=False)
 
-    assert list(shown) == ["global", "api", *PLUGINS]
+    assert list(shown) == ["global", "api", "alert", *PLUGINS]
     assert shown["api"]["password"] == cfg.REDACTED
     assert "hunter2" not in repr(shown)
     assert raw["api"]["password"] == "hunter2"
     assert shown["api"]["cors_origins"] == ["*"]
     # Plugin sections show the effective refresh and timeout.
-    assert shown["percpu"] == {"disable": True, "refresh": 2.0, "timeout": 10.0}
-    assert shown["fs"] == {"disable": False, "refresh": 60.0, "timeout": 10.0}
+    plain = {"hysteresis": 0.0, "hide": [], "show": []}
+    assert shown["percpu"] == {"disable": True, "refresh": 2.0, "timeout": 10.0, **plain}
+    assert shown["fs"] == {"disable": False, "refresh": 60.0, "timeout": 10.0, **plain}
     assert shown["global"]["refresh"] == 2.0
 
 
 def test_as_dict_shows_an_empty_password_as_empty() -> None:
     # "no password" (no authentication) must stay distinguishable from a set one.
     assert Config().as_dict()["api"]["password"] == ""
+
+
+def test_threshold_and_log_keys_of_any_stat() -> None:
+    config = cfg.from_mapping(
+        {
+            "cpu": {"total_careful": 70, "total_log": True, "careful": 40},
+            "fs": {"/_critical": 95.5, "hysteresis": 2},
+            "network": {"eth0_rx_warning": 1000000, "hide": ["docker.*", "veth.*"]},
+            "alert": {"max_events": 5, "min_duration": 0},
+        }
+    )
+    assert config.plugins["cpu"].limits == {"total_careful": 70.0, "careful": 40.0}
+    assert config.plugins["cpu"].logs == {"total_log": True}
+    assert config.plugins["fs"].limits == {"/_critical": 95.5}
+    assert config.plugins["fs"].hysteresis == 2.0
+    assert config.plugins["network"].hide == ("docker.*", "veth.*")
+    assert (config.alert.max_events, config.alert.min_duration) == (5, 0.0)
+    # and they round-trip through check-config's TOML (quoted keys included)
+    again = cfg.from_mapping(tomllib.loads(cfg.to_toml(config, redact=False)))
+    assert again.plugins["fs"].limits == {"/_critical": 95.5}
+    assert again.plugins["cpu"].logs == {"total_log": True}
+
+
+@pytest.mark.parametrize(
+    ("raw", "needle"),
+    [
+        ({"cpu": {"total_carefull": 70}}, "cpu.total_carefull = 70: unknown key"),
+        ({"cpu": {"total_careful": "70"}}, "cpu.total_careful = '70': must be a number"),
+        ({"cpu": {"total_log": 1}}, "cpu.total_log = 1: must be true or false"),
+        ({"network": {"hide": ["("]}}, "network.hide = '(': not a valid regular expression"),
+        ({"alert": {"max_events": 0}}, "alert.max_events = 0: must be between 1"),
+        ({"global": {"history_size": -1}}, "global.history_size = -1: must be between 0"),
+    ],
+)
+def test_bad_threshold_alert_and_history_keys(raw: dict[str, Any], needle: str) -> None:
+    with pytest.raises(cfg.ConfigError) as err:
+        cfg.from_mapping(raw)
+    assert needle in str(err.value)
+
+
+def test_data_dir_default_and_override(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    assert cfg.data_dir(Config()) == tmp_path / "statbus"
+    monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/statbus")
+    assert cfg.data_dir(Config()) == Path("/var/lib/statbus")
+    custom = cfg.from_mapping({"global": {"data_dir": str(tmp_path / "x")}})
+    assert cfg.data_dir(custom) == tmp_path / "x"
