@@ -11,9 +11,11 @@ from quart_trio import QuartTrio
 from werkzeug.routing import PathConverter
 
 from api import errors, http
+from api.alerts import alerts_blueprint
 from api.glances import glances_blueprint
 from pipeline.config import Config
 from pipeline.samplers.runner import RuntimeOptions
+from pipeline.stages.alerts import AlertStage
 from pipeline.stages.state import StateStage
 
 
@@ -26,6 +28,7 @@ class ApiHandles:
     options: RuntimeOptions = field(default_factory=RuntimeOptions)
     args: Mapping[str, Any] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
+    alerts: AlertStage | None = None
 
 
 class _AnyPath(PathConverter):
@@ -43,6 +46,8 @@ def create_app(handles: ApiHandles) -> QuartTrio:
     # Quart adds a JSON/HTML error body of its own for aborts; ours are all JSON.
     app.config["PROPAGATE_EXCEPTIONS"] = False
     prefix = f"{handles.config.api.url_prefix}/api/4"
+    if handles.alerts is not None:
+        app.register_blueprint(alerts_blueprint(handles.alerts), url_prefix=prefix)
     app.register_blueprint(glances_blueprint(handles), url_prefix=prefix)
     errors.install(app)
     http.install(app, handles.config.api)

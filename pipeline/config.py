@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.plugins import PLUGINS
+from pipeline.plugins import PLUGINS, SAMPLED
 
 SECRET_KEYS = frozenset({"password"})
 REDACTED = "********"
@@ -92,7 +92,7 @@ class Config:
     api: ApiConfig = field(default_factory=ApiConfig)
     alert: AlertConfig = field(default_factory=AlertConfig)
     plugins: Mapping[str, PluginConfig] = field(
-        default_factory=lambda: {name: PluginConfig() for name in PLUGINS}
+        default_factory=lambda: {name: PluginConfig() for name in SAMPLED}
     )
     source: str | None = None
 
@@ -109,7 +109,11 @@ class Config:
         return own if own is not None else self.global_.sampler_timeout
 
     def enabled_plugins(self) -> list[str]:
-        return [name for name in PLUGINS if not self.plugins[name].disable]
+        return [
+            name
+            for name in PLUGINS
+            if not (self.alert.disable if name == "alert" else self.plugins[name].disable)
+        ]
 
     def as_dict(self, *, redact: bool = True) -> dict[str, dict[str, Any]]:
         """``{section: {key: value}}`` as in the TOML file, with the effective values
@@ -317,10 +321,10 @@ def from_mapping(raw: Mapping[str, Any], base: Config | None = None) -> Config:
             api = _merge_section("api", _SCHEMA["api"], api, body)
         elif section == "alert":
             alert = _merge_section("alert", _SCHEMA["alert"], alert, body)
-        elif section in PLUGINS:
+        elif section in SAMPLED:
             plugins[section] = _merge_plugin(section, plugins[section], body)
         else:
-            known = ", ".join(["global", "api", "alert", *sorted(PLUGINS)])
+            known = ", ".join(["global", "api", "alert", *sorted(SAMPLED)])
             raise ConfigError(section, body, f"unknown section (known sections: {known})")
     if global_.retry_max < global_.retry_initial:
         raise ConfigError(

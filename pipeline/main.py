@@ -21,10 +21,11 @@ from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
 from pipeline.bus import Bus
-from pipeline.config import Config
+from pipeline.config import Config, data_dir
 from pipeline.samplers import all_samplers
 from pipeline.samplers.base import SamplerSpec
 from pipeline.samplers.runner import RuntimeOptions, SamplerRunner
+from pipeline.stages.alerts import AlertStage
 from pipeline.stages.state import StateStage
 
 log = logging.getLogger(__name__)
@@ -86,13 +87,21 @@ async def serve(
     bus = Bus()
     options = RuntimeOptions()
     state = StateStage(bus, config.enabled_plugins())
+    alerts = None if config.alert.disable else AlertStage(bus, config, data_dir(config))
     runner = SamplerRunner(bus, config, all_samplers() if specs is None else specs, options=options)
     running = Running(bus, state, runner, shutdown=trio.Event() if shutdown is None else shutdown)
     api_done = trio.Event()
 
     async def serve_api(task_status: trio.TaskStatus[list[str]]) -> None:
         app = create_app(
-            ApiHandles(config, state, options, args=dict(args or {}), started_at=time.time())
+            ApiHandles(
+                config,
+                state,
+                options,
+                args=dict(args or {}),
+                started_at=time.time(),
+                alerts=alerts,
+            )
         )
         try:
             await hypercorn_serve(
@@ -108,6 +117,8 @@ async def serve(
         if handle_signals:
             nursery.start_soon(_wait_for_signal, running.shutdown)
         await nursery.start(state.run)
+        if alerts is not None:
+            await nursery.start(alerts.run)
         await nursery.start(runner.run)
         # Serve complete data from the first request on, but never wait on a hung
         # sampler, nor past a shutdown request.

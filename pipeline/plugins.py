@@ -3,7 +3,7 @@
 ``kind`` is the JSON shape of the plugin's stats: ``list`` (of dicts, each naming its key
 field in ``key``), ``dict``, or ``value`` (a bare string).  ``refresh`` is the plugin's
 default refresh interval in seconds (``None``: the global ``refresh``), as in the
-reference.
+reference.  ``alert`` is served like any plugin, but the alert stage produces it.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ class PluginInfo:
     kind: Kind
     key: str | None = None
     refresh: float | None = None
+    #: False for a plugin a stage produces rather than a sampler (``alert``)
+    sampled: bool = True
 
     def empty(self) -> Any:
         """The value served before the first sample (never ``null``: clients index it)."""
@@ -29,6 +31,7 @@ class PluginInfo:
 PLUGINS: dict[str, PluginInfo] = {
     p.name: p
     for p in (
+        PluginInfo("alert", "list", sampled=False),
         PluginInfo("core", "dict"),
         PluginInfo("cpu", "dict"),
         PluginInfo("diskio", "list", "disk_name"),
@@ -51,3 +54,6 @@ PLUGINS: dict[str, PluginInfo] = {
         PluginInfo("version", "value", refresh=3600.0),
     )
 }
+
+#: the plugins that sampler families produce (and that have a ``[<plugin>]`` section)
+SAMPLED: tuple[str, ...] = tuple(name for name, info in PLUGINS.items() if info.sampled)

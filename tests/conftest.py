@@ -53,7 +53,8 @@ def start_statbus(tmp: Path, toml: str, *extra: str, ready_timeout: float = 30.0
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        # its state (events, history) in the test's folder, never in a real home
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "XDG_STATE_HOME": str(tmp / "state")},
     )
     live = LiveStatbus(proc, base="")
     assert proc.stderr is not None and proc.stdout is not None
@@ -82,6 +83,13 @@ def start_statbus(tmp: Path, toml: str, *extra: str, ready_timeout: float = 30.0
         f"statbus did not print its URL (last line {line!r}); stderr:\n"
         + "".join(live.stderr_lines)
     )
+
+
+@pytest.fixture(autouse=True)
+def _isolated_state(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """In-process statbus keeps its data directory in the test's folder."""
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
 
 
 @pytest.fixture(scope="session")

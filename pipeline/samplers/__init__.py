@@ -9,7 +9,7 @@ from pipeline.samplers.base import SamplerSpec
 
 
 def all_samplers() -> list[SamplerSpec]:
-    """Every sampler family statbus ships, covering every plugin in PLUGINS."""
+    """Every sampler family statbus ships, covering every plugin in SAMPLED."""
     from pipeline.samplers import (  # noqa: F401 - filled in by the family modules
         cpu,
         disk,

@@ -6,6 +6,7 @@ from typing import Any
 
 import orjson
 import pytest
+import trio
 from quart.typing import TestClientProtocol as Client
 
 from api import ApiHandles, create_app
@@ -124,3 +125,33 @@ async def test_url_prefix() -> None:
     resp = await client.get("/glances/api/4/cpu/total")
     assert resp.status_code == 200
     assert (await client.get("/api/4/cpu/total")).status_code == 404
+
+
+async def test_clear_events_routes_send_commands_to_the_alert_stage(tmp_path: Any) -> None:
+    from pipeline.events import ViewsEvent
+    from pipeline.stages.alerts import AlertStage
+
+    config = load(overrides={"alert.min_duration": 0.0})
+    bus = Bus()
+    state = StateStage(bus, config.enabled_plugins())
+    stage = AlertStage(bus, config, tmp_path)
+    client = create_app(ApiHandles(config, state, alerts=stage)).test_client()
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(state.run)
+            await nursery.start(stage.run)
+            for t, kind, level in ((0, "MEM", "WARNING"), (0, "LOAD", "CRITICAL")):
+                await stage.on_views(ViewsEvent("x", 1e9 + t, {}, [[kind, level, 90.0]], {}))
+                await stage.on_views(ViewsEvent("x", 1e9 + 9, {}, [[kind, "OK", 1.0]], {}))
+            await stage.on_views(ViewsEvent("x", 1e9 + 10, {}, [["CPU_TOTAL", "WARNING", 80]], {}))
+            await trio.testing.wait_all_tasks_blocked()
+            status, body = await _get(client, "/alert")
+            assert status == 200 and [e["type"] for e in body] == ["CPU_TOTAL", "LOAD", "MEM"]
+            assert await _get(client, "/events/clear/warning", "POST") == (200, {})
+            await trio.testing.wait_all_tasks_blocked()
+            assert [e["type"] for e in (await _get(client, "/alert"))[1]] == ["CPU_TOTAL", "LOAD"]
+            assert await _get(client, "/events/clear/all", "POST") == (200, {})
+            await trio.testing.wait_all_tasks_blocked()
+            assert [e["type"] for e in (await _get(client, "/alert"))[1]] == ["CPU_TOTAL"]
+            assert (await _get(client, "/events/clear/all"))[0] == 400  # GET: not a route
+            nursery.cancel_scope.cancel()

@@ -46,7 +46,7 @@ import trio
 from pipeline.bus import Bus
 from pipeline.config import Config, load
 from pipeline.events import StatEvent
-from pipeline.plugins import PLUGINS
+from pipeline.plugins import PLUGINS, SAMPLED
 from pipeline.samplers import all_samplers
 from pipeline.samplers.base import SampleContext
 from pipeline.samplers.runner import SamplerRunner
@@ -155,12 +155,12 @@ def measure(rounds: int, pause: float) -> tuple[float, float, int, dict[str, flo
 
 def measure_live(rounds: int, interval: float) -> float:
     """CPU seconds per interval of the real runner + bus + state stage (mean)."""
-    overrides: dict[str, Any] = {f"{p}.refresh": interval for p in PLUGINS}
+    overrides: dict[str, Any] = {f"{p}.refresh": interval for p in SAMPLED}
     config = load(overrides=overrides)
 
     async def main() -> float:
         bus = Bus()
-        state = StateStage(bus, config.enabled_plugins())
+        state = StateStage(bus, [p for p in config.enabled_plugins() if PLUGINS[p].sampled])
         runner = SamplerRunner(bus, config, all_samplers())
         async with trio.open_nursery() as nursery:
             await nursery.start(state.run)

@@ -13,7 +13,7 @@ import pytest
 
 from pipeline import config as cfg
 from pipeline.config import Config, ConfigError
-from pipeline.plugins import PLUGINS
+from pipeline.plugins import PLUGINS, SAMPLED
 
 SHIPPED_CONFIG = Path(__file__).resolve().parents[2] / "config" / "statbus.toml"
 
@@ -423,7 +423,8 @@ def assert_same_effective_values(a: Config, b: Config) -> None:
     assert a.global_ == b.global_
     assert a.api == b.api
     assert a.enabled_plugins() == b.enabled_plugins()
-    for plugin in PLUGINS:
+    assert a.alert == b.alert
+    for plugin in SAMPLED:
         assert (a.refresh_of(plugin), a.timeout_of(plugin)) == (
             b.refresh_of(plugin),
             b.timeout_of(plugin),
@@ -485,7 +486,7 @@ def test_as_dict_sections_and_redaction() -> None:
     shown = config.as_dict()
     raw = config.as_dict(redact=False)
 
-    assert list(shown) == ["global", "api", "alert", *PLUGINS]
+    assert list(shown) == ["global", "api", "alert", *SAMPLED]
     assert shown["api"]["password"] == cfg.REDACTED
     assert "hunter2" not in repr(shown)
     assert raw["api"]["password"] == "hunter2"

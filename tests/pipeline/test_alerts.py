@@ -1,0 +1,215 @@
+"""The alert stage: the reference's events list lifecycle, transitions, clearing and
+persistence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import trio
+
+from pipeline.bus import Bus, Policy
+from pipeline.config import load
+from pipeline.events import AlertEvent, StatEvent, ViewsEvent
+from pipeline.samplers.runner import STATS_TOPIC
+from pipeline.stages.alerts import (
+    ALERTS_TOPIC,
+    EVENTS_FILE,
+    VIEWS_TOPIC,
+    AlertStage,
+    EventsList,
+    global_message,
+    top_processes,
+)
+
+T0 = 1_800_000_000
+PROCS = [
+    {"name": "hog", "cpu_percent": 90.0, "memory_percent": 1.0},
+    {"name": "db", "cpu_percent": 5.0, "memory_percent": 40.0},
+    {"name": "idle", "cpu_percent": 0.0, "memory_percent": 0.1},
+]
+
+
+def feed(events: EventsList, samples: list[tuple[int, str, float]], kind: str = "CPU_TOTAL"):
+    out = []
+    for t, state, value in samples:
+        out += [(tr, e.type) for tr, e in events.add(state, kind, value, T0 + t, "m", PROCS)]
+    return out
+
+
+def test_event_opens_escalates_updates_and_closes() -> None:
+    events = EventsList(max_events=10, min_duration=6, min_interval=6)
+    transitions = feed(
+        events,
+        [(0, "OK", 10), (2, "WARNING", 76), (4, "CRITICAL", 90), (6, "WARNING", 80),
+         (8, "CRITICAL", 95), (10, "OK", 20)],
+    )  # fmt: skip
+    assert transitions == [
+        ("opened", "CPU_TOTAL"),
+        ("escalated", "CPU_TOTAL"),
+        ("closed", "CPU_TOTAL"),
+    ]
+    (event,) = events.as_json()
+    assert list(event) == [
+        "begin", "state", "type", "min", "max", "sum", "count", "avg", "top", "desc",
+        "sort", "global_msg", "end",
+    ]  # fmt: skip
+    assert event["begin"] == T0 + 2 and event["end"] == T0 + 10
+    assert event["state"] == "CRITICAL"  # never back down to WARNING
+    assert (event["min"], event["max"], event["count"]) == (76, 95, 4)
+    assert event["sum"] == 76 + 90 + 80 + 95 and event["avg"] == pytest.approx(341 / 4)
+    assert event["top"][0] == "hog" and event["sort"] == "cpu_percent"
+
+
+def test_short_event_is_deleted_and_recent_one_reopens() -> None:
+    events = EventsList(max_events=10, min_duration=6, min_interval=6)
+    feed(events, [(0, "WARNING", 80), (4, "OK", 10)])
+    assert events.as_json() == []  # lasted 4 s < min_duration
+    feed(events, [(10, "WARNING", 80), (20, "CAREFUL", 60)])
+    (closed,) = events.as_json()
+    assert closed["end"] == T0 + 20
+    # back within min_interval (6 s) of its end: the same event, ongoing again
+    assert feed(events, [(24, "WARNING", 81)]) == [("opened", "CPU_TOTAL")]
+    (again,) = events.as_json()
+    assert again["begin"] == T0 + 10 and again["end"] == -1 and again["count"] == 2
+    # after min_interval a new event starts
+    feed(events, [(30, "OK", 1), (40, "WARNING", 82)])
+    assert [e["begin"] for e in events.as_json()] == [T0 + 40, T0 + 10]
+
+
+def test_ok_without_event_opens_nothing_and_types_are_separate() -> None:
+    events = EventsList(max_events=10, min_duration=0, min_interval=0)
+    assert feed(events, [(0, "OK", 1), (1, "CAREFUL", 55)]) == []
+    feed(events, [(2, "WARNING", 75)], kind="MEM")
+    feed(events, [(3, "CRITICAL", 99)], kind="LOAD")
+    assert [e["type"] for e in events.as_json()] == ["LOAD", "MEM"]  # newest first
+    assert events.as_json()[1]["sort"] == "memory_percent"
+    assert events.as_json()[1]["top"] == []  # only CRITICAL samples tally processes
+    assert events.as_json()[0]["top"] == ["hog", "db", "idle"]
+
+
+def test_max_events_evicts_the_oldest() -> None:
+    events = EventsList(max_events=2, min_duration=0, min_interval=0)
+    feed(events, [(0, "WARNING", 80)], kind="A")
+    feed(events, [(1, "WARNING", 80)], kind="B")
+    assert feed(events, [(2, "WARNING", 80)], kind="C") == [("opened", "C"), ("cleared", "A")]
+    assert [e["type"] for e in events.as_json()] == ["C", "B"]
+
+
+def test_clear_keeps_ongoing_and_critical_unless_all() -> None:
+    events = EventsList(max_events=10, min_duration=0, min_interval=0)
+    feed(events, [(0, "WARNING", 80), (1, "OK", 1)], kind="W")
+    feed(events, [(0, "CRITICAL", 99), (1, "OK", 1)], kind="C")
+    feed(events, [(2, "WARNING", 80)], kind="ONGOING")
+    assert [e.type for e in events.clear(critical=False)] == ["W"]
+    assert {e["type"] for e in events.as_json()} == {"C", "ONGOING"}
+    assert [e.type for e in events.clear(critical=True)] == ["C"]
+    assert [e["type"] for e in events.as_json()] == ["ONGOING"]
+
+
+def test_global_message_and_top_processes() -> None:
+    assert global_message({}) == "EVENTS history"
+    assert global_message({"cpu_user": 1}) == "EVENTS history"  # weight below 2
+    assert global_message({"cpu_user": 2, "mem": 3}) == "High memory consumption"
+    assert global_message({"cpu_user": 3, "mem": 3}) == "High CPU user mode"  # first wins
+    assert top_processes(PROCS, "memory_percent", 2) == ["db", "hog"]
+    io = [{"name": "a", "io_counters": [10, 10, 0, 0, 1]}, {"name": "b", "io_counters": []}]
+    assert top_processes(io, "io_counters") == ["a", "b"]
+
+
+def views(t: int, *alerts: list[Any], levels: dict[str, int] | None = None) -> ViewsEvent:
+    return ViewsEvent("cpu", float(T0 + t), {}, list(alerts), levels or {})
+
+
+async def settle(bus: Bus) -> None:
+    """Until every queue is empty and every task idle (saves run in worker threads)."""
+    for _ in range(100):
+        await trio.sleep(0.02)
+        await trio.testing.wait_all_tasks_blocked()
+        if all(sub["depth"] == 0 for sub in bus.subscribers()):
+            await trio.sleep(0.05)
+            await trio.testing.wait_all_tasks_blocked()
+            return
+
+
+async def run_stage(data_dir: Path, body: Any, **overrides: Any) -> Any:
+    config = load(overrides={"alert.min_duration": 0.0, **overrides})
+    bus = Bus()
+    stage = AlertStage(bus, config, data_dir, wall_clock=lambda: float(T0))
+    seen: dict[str, list[Any]] = {"alerts": [], "lists": []}
+
+    async def watch(sub: Any, key: str) -> None:
+        async for event in sub:
+            if key == "alerts" or (isinstance(event, StatEvent) and event.plugin == "alert"):
+                seen[key].append(event)
+
+    with (
+        trio.fail_after(10),
+        bus.subscribe(ALERTS_TOPIC, name="t1", policy=Policy.LOSSLESS) as alerts,
+        bus.subscribe(STATS_TOPIC, name="t2", policy=Policy.LOSSLESS) as stats,
+    ):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch, alerts, "alerts")
+            nursery.start_soon(watch, stats, "lists")
+            await nursery.start(stage.run)
+            await body(bus, stage)
+            await settle(bus)
+            nursery.cancel_scope.cancel()
+    return stage, seen
+
+
+async def test_stage_publishes_transitions_and_the_list(tmp_path: Path) -> None:
+    async def body(bus: Bus, stage: AlertStage) -> None:
+        await bus.publish(STATS_TOPIC, StatEvent("processlist", T0, 1, PROCS))
+        await settle(bus)
+        await bus.publish(VIEWS_TOPIC, views(0, ["CPU_TOTAL", "CRITICAL", 97.0]))
+        await bus.publish(VIEWS_TOPIC, views(5, ["CPU_TOTAL", "OK", 3.0]))
+
+    stage, seen = await run_stage(tmp_path, body)
+    assert [(a.transition, a.event["type"]) for a in seen["alerts"]] == [
+        ("opened", "CPU_TOTAL"),
+        ("closed", "CPU_TOTAL"),
+    ]
+    assert all(isinstance(a, AlertEvent) for a in seen["alerts"])
+    assert seen["alerts"][0].event["top"] == ["hog", "db", "idle"]
+    # the list is published as the "alert" plugin: empty at start, then after each change
+    assert seen["lists"][0].data == []
+    assert seen["lists"][-1].data[0]["end"] == T0 + 5
+
+
+async def test_clear_command_and_persistence_across_restart(tmp_path: Path) -> None:
+    async def first_run(bus: Bus, stage: AlertStage) -> None:
+        await bus.publish(VIEWS_TOPIC, views(0, ["MEM", "WARNING", 75.0]))
+        await bus.publish(VIEWS_TOPIC, views(1, ["MEM", "OK", 40.0]))
+        await bus.publish(VIEWS_TOPIC, views(2, ["LOAD", "CRITICAL", 99.0]))
+
+    await run_stage(tmp_path, first_run)
+    saved = orjson.loads((tmp_path / EVENTS_FILE).read_bytes())
+    assert [e["type"] for e in saved] == ["LOAD", "MEM"]
+
+    async def second_run(bus: Bus, stage: AlertStage) -> None:
+        assert [e["type"] for e in stage.events.as_json()] == ["LOAD", "MEM"]
+        await stage.clear(critical=False)  # MEM is finished and not critical
+        assert [e["type"] for e in stage.events.as_json()] == ["LOAD"]
+        await stage.clear(critical=True)  # LOAD is still ongoing: it stays
+        assert [e["type"] for e in stage.events.as_json()] == ["LOAD"]
+
+    _, seen = await run_stage(tmp_path, second_run)
+    assert [(a.transition, a.event["type"]) for a in seen["alerts"]] == [("cleared", "MEM")]
+    saved = orjson.loads((tmp_path / EVENTS_FILE).read_bytes())
+    assert [e["type"] for e in saved] == ["LOAD"]
+
+
+async def test_corrupt_events_file_is_moved_aside(tmp_path: Path) -> None:
+    (tmp_path / EVENTS_FILE).write_bytes(b"{not json")
+
+    async def body(bus: Bus, stage: AlertStage) -> None:
+        assert stage.events.as_json() == []
+        await bus.publish(VIEWS_TOPIC, views(0, ["MEM", "WARNING", 75.0]))
+
+    await run_stage(tmp_path, body)
+    aside = list(tmp_path.glob(f"{EVENTS_FILE}.corrupt-*"))  # noqa: ASYNC240 - a test
+    assert len(aside) == 1 and aside[0].read_bytes() == b"{not json"
+    assert [e["type"] for e in orjson.loads((tmp_path / EVENTS_FILE).read_bytes())] == ["MEM"]
