@@ -13,10 +13,14 @@ from werkzeug.routing import PathConverter
 from api import errors, http
 from api.alerts import alerts_blueprint
 from api.glances import glances_blueprint
+from api.history import history_blueprint
+from api.limits import limits_blueprint
 from pipeline.config import Config
 from pipeline.samplers.runner import RuntimeOptions
 from pipeline.stages.alerts import AlertStage
+from pipeline.stages.history import HistoryStage
 from pipeline.stages.state import StateStage
+from pipeline.stages.thresholds import ThresholdStage
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,8 @@ class ApiHandles:
     args: Mapping[str, Any] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
     alerts: AlertStage | None = None
+    thresholds: ThresholdStage | None = None
+    history: HistoryStage | None = None
 
 
 class _AnyPath(PathConverter):
@@ -48,6 +54,11 @@ def create_app(handles: ApiHandles) -> QuartTrio:
     prefix = f"{handles.config.api.url_prefix}/api/4"
     if handles.alerts is not None:
         app.register_blueprint(alerts_blueprint(handles.alerts), url_prefix=prefix)
+    enabled = list(handles.state.plugins)
+    if handles.thresholds is not None:
+        app.register_blueprint(limits_blueprint(handles.thresholds, enabled), url_prefix=prefix)
+    if handles.history is not None:
+        app.register_blueprint(history_blueprint(handles.history, enabled), url_prefix=prefix)
     app.register_blueprint(glances_blueprint(handles), url_prefix=prefix)
     errors.install(app)
     http.install(app, handles.config.api)

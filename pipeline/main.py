@@ -26,7 +26,9 @@ from pipeline.samplers import all_samplers
 from pipeline.samplers.base import SamplerSpec
 from pipeline.samplers.runner import RuntimeOptions, SamplerRunner
 from pipeline.stages.alerts import AlertStage
+from pipeline.stages.history import HistoryStage
 from pipeline.stages.state import StateStage
+from pipeline.stages.thresholds import ThresholdStage
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,8 @@ async def serve(
     bus = Bus()
     options = RuntimeOptions()
     state = StateStage(bus, config.enabled_plugins())
+    thresholds = ThresholdStage(bus, config, config.enabled_plugins())
+    history = HistoryStage(bus, config, config.enabled_plugins())
     alerts = None if config.alert.disable else AlertStage(bus, config, data_dir(config))
     runner = SamplerRunner(bus, config, all_samplers() if specs is None else specs, options=options)
     running = Running(bus, state, runner, shutdown=trio.Event() if shutdown is None else shutdown)
@@ -101,6 +105,8 @@ async def serve(
                 args=dict(args or {}),
                 started_at=time.time(),
                 alerts=alerts,
+                thresholds=thresholds,
+                history=history,
             )
         )
         try:
@@ -116,9 +122,12 @@ async def serve(
     async with trio.open_nursery() as nursery:
         if handle_signals:
             nursery.start_soon(_wait_for_signal, running.shutdown)
+        # Every subscriber is in place before the first sample is published.
         await nursery.start(state.run)
         if alerts is not None:
             await nursery.start(alerts.run)
+        await nursery.start(thresholds.run)
+        await nursery.start(history.run)
         await nursery.start(runner.run)
         # Serve complete data from the first request on, but never wait on a hung
         # sampler, nor past a shutdown request.

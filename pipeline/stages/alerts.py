@@ -38,11 +38,11 @@ from pipeline.bus import Bus, Policy
 from pipeline.config import Config
 from pipeline.events import AlertEvent, StatEvent, ViewsEvent
 from pipeline.samplers.runner import STATS_TOPIC
+from pipeline.stages.thresholds import VIEWS_TOPIC
 
 log = logging.getLogger(__name__)
 
 ALERTS_TOPIC = "alerts"
-VIEWS_TOPIC = "views"
 EVENTS_FILE = "events.json"
 #: ongoing events' running figures are saved at most this often (transitions at once)
 SAVE_INTERVAL = 5.0

@@ -244,3 +244,52 @@ def test_auth_and_prefix(live_auth: LiveStatbus) -> None:
         assert args["password"] == "********"
     root = live_auth.base.rsplit("/glances/api/4", 1)[0]
     assert httpx.get(f"{root}/api/4/status").status_code == 404
+
+
+def test_limits_and_views(http: httpx.Client) -> None:
+    limits = http.get("/all/limits").json()
+    assert limits["cpu"]["cpu_total_careful"] == 65.0
+    assert limits["mem"]["mem_critical"] == 90.0
+    assert limits["alert"] == {"alert_disable": ["False"], "history_size": 1200.0}
+    assert http.get("/load/limits").json() == limits["load"]
+    views = http.get("/all/views").json()
+    assert views["mem"]["percent"]["decoration"].rstrip("_LOG") in {
+        "OK", "CAREFUL", "WARNING", "CRITICAL"
+    }  # fmt: skip
+    assert set(views["mem"]["percent"]) == {
+        "decoration", "optional", "additional", "splittable", "hidden"
+    }  # fmt: skip
+    assert set(http.get("/mem/views").json()) == set(views["mem"])
+    lo = http.get("/network/lo/views").json()
+    assert "bytes_recv" in lo
+    one = http.get("/network/bytes_recv/lo/views").json()
+    assert set(one) == {"decoration", "optional", "additional", "splittable", "hidden"}
+    assert http.get("/mem/percent/views").json()["decoration"]
+    assert http.get("/nosuch/limits").status_code == 400
+    assert http.get("/network/nosuch0/views").status_code == 404
+
+
+def test_alert_plugin_and_clear_routes(http: httpx.Client) -> None:
+    assert isinstance(http.get("/alert").json(), list)
+    assert "alert" in http.get("/pluginslist").json()
+    assert http.post("/events/clear/warning").json() == {}
+    assert http.post("/events/clear/all").json() == {}
+
+
+def test_history(http: httpx.Client) -> None:
+    deadline = time.monotonic() + 10
+    cpu: dict[str, list[list[object]]] = {}
+    while time.monotonic() < deadline and len(cpu.get("user", [])) < 3:
+        cpu = http.get("/cpu/history").json()
+        time.sleep(0.5)
+    assert set(cpu) == {"user", "system"}
+    assert len(cpu["user"]) >= 3
+    ts, value = cpu["user"][-1]
+    assert isinstance(ts, str) and ts.endswith("+00:00") and "." in ts
+    assert isinstance(value, float)
+    assert len(http.get("/cpu/history/2").json()["user"]) == 2
+    series = http.get("/network/lo_bytes_recv_rate_per_sec/history/1").json()
+    assert isinstance(series, list) and len(series) == 1
+    assert http.get("/uptime/history").json() == {}
+    assert http.get("/cpu/nosuch/history").status_code == 404
+    assert http.get("/cpu/history/abc").status_code == 422

@@ -1,0 +1,86 @@
+"""Limits and views routes: ``/all/limits``, ``/<plugin>/limits``, ``/all/views``,
+``/<plugin>/views``, ``/<plugin>/<item>/views`` and ``/<plugin>/<item>/<key>/views``.
+
+Served from the threshold stage's latest verdicts.  An unknown plugin answers 400 as the
+reference does; an unknown item or key answers 404 ``{"detail": ...}`` (the reference
+answers 200 ``null``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from quart import Blueprint, Response
+
+from api.errors import ApiError, json_response
+from pipeline.plugins import PLUGINS, PluginInfo
+from pipeline.stages.thresholds import ThresholdStage
+
+
+def _json(value: Any) -> Response:
+    return json_response(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
+
+
+def limits_blueprint(stage: ThresholdStage, enabled: Sequence[str]) -> Blueprint:
+    bp = Blueprint("limits", __name__)
+    served = list(enabled)
+    served_set = frozenset(served)
+
+    def plugin_info(plugin: str) -> PluginInfo:
+        if plugin not in served_set:
+            raise ApiError(400, f"Unknown plugin {plugin} (available plugins: {served!r})")
+        return PLUGINS[plugin]
+
+    def unknown(info: PluginInfo, name: str) -> ApiError:
+        if info.kind == "list":
+            return ApiError(
+                404, f"Cannot get views of {info.key} {name} in plugin {info.name} (no such item)"
+            )
+        return ApiError(404, f"Unknown field {name} in plugin {info.name}")
+
+    @bp.route("/all/limits")
+    async def all_limits() -> Response:
+        return _json({p: stage.limits(p) for p in served})
+
+    @bp.route("/all/views")
+    async def all_views() -> Response:
+        return _json({p: stage.views(p) for p in served})
+
+    @bp.route("/<plugin>/limits")
+    async def plugin_limits(plugin: str) -> Response:
+        plugin_info(plugin)
+        return _json(stage.limits(plugin))
+
+    @bp.route("/<plugin>/views")
+    async def plugin_views(plugin: str) -> Response:
+        plugin_info(plugin)
+        return _json(stage.views(plugin))
+
+    @bp.route("/<plugin>/<item>/views")
+    async def item_views(plugin: str, item: str) -> Response:
+        """Dict plugins: the field's view; list plugins: *item* is a key value
+        (``/network/eth0/views``) and the answer is that entry's ``{field: view}``."""
+        info = plugin_info(plugin)
+        views = stage.views(plugin)
+        if not isinstance(views, dict) or item not in views:
+            raise unknown(info, item)
+        return _json(views[item])
+
+    @bp.route("/<plugin>/<item>/<key>/views")
+    async def item_key_views(plugin: str, item: str, key: str) -> Response:
+        """``views[key][item]``: for list plugins, field *item* of the entry *key*
+        (``/network/bytes_recv/eth0/views``)."""
+        info = plugin_info(plugin)
+        views = stage.views(plugin)
+        if not isinstance(views, dict) or key not in views:
+            raise unknown(info, key)
+        entry = views[key]
+        if not isinstance(entry, dict) or item not in entry:
+            raise ApiError(
+                404, f"Cannot get item {item} for key {key} in plugin {plugin} (no such field)"
+            )
+        return _json(entry[item])
+
+    return bp

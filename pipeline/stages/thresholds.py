@@ -1,0 +1,132 @@
+"""The threshold stage: every sample judged against its limits, views published.
+
+It subscribes to ``stats`` **losslessly**: the alert stage opens and closes events from
+the verdicts published here, so no sample may be skipped.  For each ``StatEvent`` of a
+plugin that threshold rules judge (cpu, load, mem, memswap, quicklook, fs, network,
+diskio, sensors) it computes the views (:func:`pipeline.thresholds.compute_views`),
+keeps the latest views per plugin and the held levels (for hysteresis), and publishes a
+``ViewsEvent`` on ``views``.
+
+The other plugins' views are all ``DEFAULT``: nothing on the bus needs them, and
+processlist's alone would be ~600 KB of msgpack every 2 s for every ``views``
+subscriber to decode.  For those the stage keeps the latest encoded sample, without
+decoding it, and makes the views on the first request (at most once per sample).
+The API reads limits and views through plain synchronous methods.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import psutil
+import trio
+
+from pipeline import codec
+from pipeline.bus import Bus, Policy
+from pipeline.config import Config
+from pipeline.events import StatEvent, ViewsEvent
+from pipeline.plugins import PLUGINS
+from pipeline.samplers.runner import STATS_TOPIC
+from pipeline.thresholds import compute_views, effective_limits, has_rules, limits_document
+
+log = logging.getLogger(__name__)
+
+VIEWS_TOPIC = "views"
+_STAT_TAG = codec.tag_of(StatEvent)
+
+
+class ThresholdStage:
+    def __init__(
+        self, bus: Bus, config: Config, plugins: Iterable[str], *, ncpu: int | None = None
+    ) -> None:
+        self._bus = bus
+        self.plugins: tuple[str, ...] = tuple(plugins)
+        # The reference sizes the iowait and context-switch defaults by the CPU count.
+        self._ncpu = ncpu or psutil.cpu_count() or 1
+        sampled = [p for p in self.plugins if PLUGINS[p].sampled]
+        self._limits = {p: effective_limits(p, config.plugins[p], self._ncpu) for p in sampled}
+        self._documents = {p: limits_document(p, config, self._ncpu) for p in self.plugins}
+        self._hysteresis = {p: config.plugins[p].hysteresis for p in sampled}
+        self._views: dict[str, Any] = {}
+        self._unjudged: dict[str, bytes] = {}  # latest encoded sample, views not made yet
+        self._held: dict[str, dict[str, int]] = {}
+        self._levels: dict[str, dict[str, int]] = {}
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        with self._bus.subscribe(
+            STATS_TOPIC, name="thresholds", policy=Policy.LOSSLESS, maxsize=64
+        ) as sub:
+            task_status.started()
+            while True:
+                try:
+                    raw = await sub.receive_raw()
+                except (trio.EndOfChannel, trio.ClosedResourceError):
+                    return
+                try:
+                    tag, (plugin,) = codec.head(raw, 1)
+                    if tag != _STAT_TAG or plugin not in self._limits:
+                        continue
+                    if not has_rules(plugin):
+                        self._unjudged[plugin] = raw
+                        self._views.pop(plugin, None)
+                        continue
+                    event = codec.decode(raw)
+                except codec.CodecError:
+                    log.exception("thresholds: dropping an event that does not decode")
+                    continue
+                verdict = self.judge(event)
+                if verdict is not None:
+                    await self._bus.publish(VIEWS_TOPIC, verdict)
+
+    def judge(self, event: StatEvent) -> ViewsEvent | None:
+        """Judge one sample, remember its views and held levels; ``None`` if the plugin
+        is not served or its data cannot be judged (logged)."""
+        plugin = event.plugin
+        if plugin not in self._limits:
+            return None
+        try:
+            verdict = compute_views(
+                plugin,
+                event.data,
+                self._limits[plugin],
+                self._held.get(plugin),
+                self._hysteresis[plugin],
+                self._cpucore(event.data),
+            )
+        except Exception:  # a bug on odd data must not stop the judging of later samples
+            log.exception("thresholds: cannot judge a sample of %s", plugin)
+            return None
+        self._views[plugin] = verdict.views
+        self._held[plugin] = verdict.held
+        self._levels[plugin] = verdict.levels
+        return ViewsEvent(plugin, event.ts, verdict.views, verdict.alerts, verdict.levels)
+
+    def _cpucore(self, data: Any) -> int:
+        if isinstance(data, dict):
+            cores = data.get("cpucore")
+            if isinstance(cores, int) and not isinstance(cores, bool) and cores > 0:
+                return cores
+        return self._ncpu
+
+    # -- synchronous reads for the API -----------------------------------------------
+
+    def limits(self, plugin: str) -> dict[str, Any]:
+        """``/<plugin>/limits`` (``KeyError`` for a plugin this stage does not serve)."""
+        return self._documents[plugin]
+
+    def all_limits(self) -> dict[str, Any]:
+        return {p: self._documents[p] for p in self.plugins}
+
+    def views(self, plugin: str) -> Any:
+        """The latest views of ``plugin``; ``{}`` before its first sample."""
+        raw = self._unjudged.pop(plugin, None)
+        if raw is not None:
+            event = codec.decode(raw)
+            self._views[plugin] = compute_views(plugin, event.data, self._limits[plugin]).views
+        return self._views.get(plugin, {})
+
+    def levels(self, plugin: str) -> dict[str, int]:
+        """The latest ``{stat_name: 0..3}`` of ``plugin``."""
+        return dict(self._levels.get(plugin, {}))
