@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -38,6 +39,7 @@ import trio
 from pipeline.bus import Bus
 from pipeline.config import Config
 from pipeline.events import SamplerErrorEvent, StatEvent
+from pipeline.plugins import PLUGINS
 from pipeline.samplers.base import SampleContext, SamplerSpec
 
 log = logging.getLogger(__name__)
@@ -197,6 +199,11 @@ class SamplerRunner:
                 self._specs[name] = SamplerSpec(name, tuple(plugins), spec.sample)
                 self._wants[name] = frozenset(plugins)
         self._seq: dict[str, int] = {}
+        self._shown = {
+            p: shown
+            for p in enabled
+            if PLUGINS[p].sampled and (shown := _display_filter(p, config)) is not None
+        }
         self._states: dict[str, Any] = {name: None for name in self._specs}
         self._due: dict[str, float] = {}
         #: worker-thread calls started so far (one per tick while nothing is slow)
@@ -363,8 +370,32 @@ class SamplerRunner:
             if plugin not in self._enabled or plugin not in data:
                 continue
             seq = self._seq.get(plugin, 0) + 1
-            batch[plugin] = seq, StatEvent(plugin, ts, seq, data[plugin]).to_msgpack()
+            value = data[plugin]
+            shown = self._shown.get(plugin)
+            if shown is not None and isinstance(value, list):
+                value = [e for e in value if not isinstance(e, dict) or shown(e)]
+            batch[plugin] = seq, StatEvent(plugin, ts, seq, value).to_msgpack()
         return batch
+
+
+def _display_filter(plugin: str, config: Config) -> Callable[[dict[str, Any]], bool] | None:
+    """The reference's ``is_display`` for a list plugin's ``hide``/``show`` options:
+    with ``show``, only the items it matches; else every item ``hide`` does not match.
+    Regexes match the item's key value whole, ignoring case."""
+    info, options = PLUGINS[plugin], config.plugins[plugin]
+    if info.kind != "list" or info.key is None or not (options.hide or options.show):
+        return None
+    key = info.key
+    show = [re.compile(r, re.IGNORECASE) for r in options.show]
+    hide = [re.compile(r, re.IGNORECASE) for r in options.hide]
+
+    def shown(entry: dict[str, Any]) -> bool:
+        name = str(entry.get(key, ""))
+        if show:
+            return any(r.fullmatch(name) for r in show)
+        return not any(r.fullmatch(name) for r in hide)
+
+    return shown
 
 
 def _timeout(seconds: float) -> SamplerTimeout:

@@ -628,3 +628,20 @@ async def test_only_a_family_slow_by_itself_is_detached() -> None:
     assert solo == {"fs"}
     assert all(status.failures == 0 for status in runner.status.values())
     assert runner.status["cpu"].runs >= 2
+
+
+async def test_hide_and_show_filter_list_items(clock: trio.testing.MockClock) -> None:
+    def nics(previous: Any, ctx: SampleContext) -> tuple[dict[str, Any], Any]:
+        names = ["lo", "eth0", "docker0", "veth12", "wlan0"]
+        return {"network": [{"interface_name": n, "key": "interface_name"} for n in names]}, 1
+
+    for options, expected in (
+        ({"hide": ["docker.*", "VETH.*", "lo"]}, ["eth0", "wlan0"]),
+        ({"hide": ["docker.*"], "show": ["eth0", "lo"]}, ["lo", "eth0"]),  # show wins
+        ({}, ["lo", "eth0", "docker0", "veth12", "wlan0"]),
+    ):
+        config = cfg.from_mapping({"network": options})
+        bus = Bus()
+        runner = SamplerRunner(bus, config, [SamplerSpec("network", ("network",), nics)])
+        seen = await run_for(runner, bus, 0.5)
+        assert [e["interface_name"] for e in seen.stats[0][1].data] == expected, options
