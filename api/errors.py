@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import orjson
@@ -47,9 +48,13 @@ def int_parsing_error(name: str, value: str) -> ApiError:
     )
 
 
+_INTEGER = re.compile(r"[+-]?[0-9]{1,19}")
+
+
 def parse_int(name: str, value: str) -> int:
+    """An ASCII decimal integer (at most 19 digits), or a 422 in the reference's shape."""
     text = value.strip()
-    if not text or len(text) > 20 or not text.lstrip("+-").isdigit():
+    if not _INTEGER.fullmatch(text):
         raise int_parsing_error(name, value)
     return int(text)
 

@@ -254,14 +254,16 @@ class _Judge:
         return state
 
     def _hold(self, site: str, level: int, value: float, thresholds: list[float]) -> int:
-        """Hysteresis: stay at the previous level while the value is less than
-        ``hysteresis`` points below that level's threshold."""
+        """Hysteresis: falling from ``previous``, the value keeps the highest level at or
+        below ``previous`` whose threshold it is still within ``hysteresis`` points of,
+        so the verdict does not depend on the levels it came through."""
         previous = self.previous.get(site)
         if self.hysteresis <= 0 or previous is None or not level < previous <= 3:
             return level
-        threshold = thresholds[previous - 1]
-        if threshold and value > threshold - self.hysteresis:
-            return previous
+        for held in range(previous, level, -1):
+            threshold = thresholds[held - 1]
+            if threshold and value > threshold - self.hysteresis:
+                return held
         return level
 
 

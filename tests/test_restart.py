@@ -2,43 +2,60 @@
 
 from __future__ import annotations
 
+import signal
 import time
+from datetime import datetime
 from pathlib import Path
 
 import httpx
-import orjson
 
 from tests.conftest import start_statbus
 
 CONFIG = "[api]\nport = 0\n[global]\nrefresh = 0.5\n"
 
 
-def test_history_and_events_survive_a_restart(tmp_path: Path) -> None:
-    # An events list left by an earlier run (what the alert stage saved).
-    data_dir = tmp_path / "state" / "statbus"
-    data_dir.mkdir(parents=True)
-    earlier = {
-        "begin": 1_700_000_000, "state": "WARNING", "type": "MEM", "min": 71.0, "max": 75.0,
-        "sum": 146.0, "count": 2, "avg": 73.0, "top": [], "desc": "", "sort": "memory_percent",
-        "global_msg": "High memory consumption", "end": 1_700_000_030.0,
-    }  # fmt: skip
-    (data_dir / "events.json").write_bytes(orjson.dumps([earlier]))
-
-    first = start_statbus(tmp_path, CONFIG)
+def history(base: str, at_least: int) -> list[list[object]]:
     points: list[list[object]] = []
     deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and len(points) < 4:
-        points = httpx.get(f"{first.base}/cpu/user/history", timeout=5).json()
+    while time.monotonic() < deadline and len(points) < at_least:
+        points = httpx.get(f"{base}/cpu/user/history", timeout=5).json()
         time.sleep(0.3)
-    assert len(points) >= 4
-    assert httpx.get(f"{first.base}/alert", timeout=5).json() == [earlier]
+    assert len(points) >= at_least
+    return points
+
+
+def test_history_and_events_survive_a_restart(tmp_path: Path) -> None:
+    # thresholds so low that a MEM event opens at once and stays ongoing
+    config = CONFIG + "[mem]\ncareful = 1.0\nwarning = 2.0\ncritical = 3.0\n"
+    first = start_statbus(tmp_path, config)
+    points = history(first.base, 4)
+    events = httpx.get(f"{first.base}/alert", timeout=5).json()
+    assert [(e["type"], e["end"]) for e in events] == [("MEM", -1)]
     assert first.stop() == 0
 
-    second = start_statbus(tmp_path, CONFIG)
+    second = start_statbus(tmp_path, config)
     try:
         again = httpx.get(f"{second.base}/cpu/user/history", timeout=5).json()
         # every point of the first run is still there, in order, before the new ones
         assert again[: len(points)] == points
-        assert httpx.get(f"{second.base}/alert", timeout=5).json() == [earlier]
+        # the event was saved; back within min_interval it is the same event again
+        reloaded = httpx.get(f"{second.base}/alert", timeout=5).json()
+        assert [(e["type"], e["begin"]) for e in reloaded] == [("MEM", events[0]["begin"])]
+    finally:
+        assert second.stop() == 0
+
+
+def test_kill_9_loses_at_most_a_few_seconds_of_history(tmp_path: Path) -> None:
+    first = start_statbus(tmp_path, CONFIG)
+    points = history(first.base, 8)
+    killed_at = time.time()
+    first.stop(signal.SIGKILL)
+    second = start_statbus(tmp_path, CONFIG)
+    try:
+        again = httpx.get(f"{second.base}/cpu/user/history", timeout=5).json()
+        kept = [p for p in again if p in points]
+        assert kept == points[: len(kept)]  # a prefix of what the first run served
+        last = datetime.fromisoformat(str(kept[-1][0])).timestamp()
+        assert killed_at - last < 3.0, "more than a few seconds of history lost"
     finally:
         assert second.stop() == 0

@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from typing import Any
 import orjson
 import trio
 
+from pipeline import codec
 from pipeline.bus import Bus, Policy
 from pipeline.config import Config
 from pipeline.events import AlertEvent, StatEvent, ViewsEvent
@@ -46,6 +48,10 @@ ALERTS_TOPIC = "alerts"
 EVENTS_FILE = "events.json"
 #: ongoing events' running figures are saved at most this often (transitions at once)
 SAVE_INTERVAL = 5.0
+#: a save that has not finished after this long is abandoned (a hung disk) and retried
+SAVE_TIMEOUT = 10.0
+#: the longest wait between two attempts to save after failures
+SAVE_RETRY_MAX = 60.0
 
 FIRING = ("WARNING", "CRITICAL")
 #: (message, threshold stats whose levels weigh for it), in the reference's order
@@ -207,9 +213,7 @@ class EventsList:
                 sort=sort_key_for(event_type),
                 global_msg=global_msg,
             )
-            if state == "CRITICAL":
-                self._tally(event, processes)
-            self.events.insert(0, event)
+            self.events.insert(0, event)  # top stays [] until a CRITICAL update
             out = [("opened", event)]
             while len(self.events) > self.max_events:
                 out.append(("cleared", self.events.pop()))
@@ -275,8 +279,11 @@ class AlertStage:
         self._levels: dict[str, int] = {}
         self._processes: list[dict[str, Any]] = []
         self._seq = 0
-        self._dirty = False
+        self._dirty = False  # the list changed since the last successful save
         self._last_save = 0.0
+        # Wake-ups for the publisher and writer tasks: setting one never waits.
+        self._publish_wanted = trio.Event()
+        self._save_wanted = trio.Event()
         send, receive = trio.open_memory_channel[_Clear](16)
         self._commands_in, self._commands = send, receive
         self._load()
@@ -303,22 +310,32 @@ class AlertStage:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._follow_processes, stats)
                 nursery.start_soon(self._serve_commands)
-                await self._publish_list()
+                nursery.start_soon(self._publisher)
+                nursery.start_soon(self._writer)
+                self._publish_wanted.set()  # the (possibly loaded) list, at once
                 task_status.started()
                 try:
                     async for event in views:
                         if isinstance(event, ViewsEvent):
                             await self.on_views(event)
                 finally:
-                    with trio.move_on_after(2) as scope:
+                    with trio.move_on_after(SAVE_TIMEOUT / 5) as scope:
                         scope.shield = True
                         if self._dirty:
-                            await self._save()
+                            await self._save_once()
 
     async def _follow_processes(self, stats: Any) -> None:
-        async for event in stats:
-            if isinstance(event, StatEvent) and event.plugin == "processlist":
-                self._processes = event.data
+        # Read only the head of each event: only processlist's payload is needed.
+        while True:
+            try:
+                raw = await stats.receive_raw()
+            except (trio.EndOfChannel, trio.ClosedResourceError):
+                return
+            try:
+                if codec.head(raw, 1)[1][0] == "processlist":
+                    self._processes = codec.decode(raw).data
+            except codec.CodecError:
+                log.warning("alerts: dropping a stats event that does not decode")
 
     async def _serve_commands(self) -> None:
         async for command in self._commands:
@@ -326,7 +343,7 @@ class AlertStage:
             for event in gone:
                 await self._transition("cleared", event)
             if gone:
-                await self._changed(save_now=True)
+                self._changed(save_now=True)
             command.done.set()
 
     async def on_views(self, views: ViewsEvent) -> None:
@@ -343,7 +360,7 @@ class AlertStage:
                 transitions = True
             changed = changed or str(state) in FIRING or transitions
         if changed:
-            await self._changed(save_now=transitions)
+            self._changed(save_now=transitions)
 
     async def _transition(self, transition: str, event: Event) -> None:
         log.info("alert %s: %s %s", transition, event.type, event.state)
@@ -351,27 +368,79 @@ class AlertStage:
             ALERTS_TOPIC, AlertEvent(transition, self._wall_clock(), event.as_json())
         )
 
-    async def _changed(self, *, save_now: bool) -> None:
-        self._dirty = True
-        await self._publish_list()
-        if save_now or self._wall_clock() - self._last_save >= SAVE_INTERVAL:
-            await self._save()
+    def _changed(self, *, save_now: bool) -> None:
+        """The list changed: have it published, and saved (now, or within SAVE_INTERVAL).
 
-    async def _publish_list(self) -> None:
-        self._seq += 1
-        await self._bus.publish(
-            STATS_TOPIC, StatEvent("alert", self._wall_clock(), self._seq, self.events.as_json())
-        )
+        Never waits: publishing the list on ``stats`` from here could deadlock with the
+        threshold stage (it reads ``stats`` losslessly and feeds ``views`` to us), and a
+        slow disk must not hold up the judging of samples.
+        """
+        self._dirty = True
+        self._publish_wanted.set()
+        if save_now or self._wall_clock() - self._last_save >= SAVE_INTERVAL:
+            self._save_wanted.set()
+
+    async def _publisher(self) -> None:
+        """Publish the latest list whenever it changed (latest-wins: bursts coalesce)."""
+        while True:
+            await self._publish_wanted.wait()
+            self._publish_wanted = trio.Event()
+            self._seq += 1
+            await self._bus.publish(
+                STATS_TOPIC,
+                StatEvent("alert", self._wall_clock(), self._seq, self.events.as_json()),
+            )
 
     # -- persistence -----------------------------------------------------------------
+
+    async def _writer(self) -> None:
+        """The one task that writes the file: the latest list, with backoff on failure."""
+        failures = 0
+        while True:
+            await self._save_wanted.wait()
+            self._save_wanted = trio.Event()
+            if await self._save_once():
+                if failures:
+                    log.info("alerts: the events list is saved again in %s", self._path)
+                failures = 0
+                continue
+            failures += 1
+            if failures == 1:
+                log.warning("alerts: cannot save the events list; retrying with backoff")
+            await trio.sleep(min(SAVE_RETRY_MAX, 2.0 ** (failures - 1)))
+            self._save_wanted.set()
+
+    async def _save_once(self) -> bool:
+        """Write the current list (atomically, in a worker thread, bounded in time)."""
+        if self._path is None:
+            self._dirty = False
+            return True
+        saved_at = self._wall_clock()
+        body = orjson.dumps({"saved_at": saved_at, "events": self.events.as_json()})
+        self._dirty = False  # changes from now on need another save
+        with trio.move_on_after(SAVE_TIMEOUT):
+            try:
+                await trio.to_thread.run_sync(
+                    _write_atomically, self._path, body, abandon_on_cancel=True
+                )
+            except OSError as exc:
+                log.debug("alerts: cannot save to %s: %s", self._path, exc)
+                self._dirty = True
+                return False
+            self._last_save = saved_at
+            return True
+        log.debug("alerts: saving to %s did not finish within %s s", self._path, SAVE_TIMEOUT)
+        self._dirty = True
+        return False
 
     def _load(self) -> None:
         if self._path is None or not self._path.exists():
             return
         try:
             raw = orjson.loads(self._path.read_bytes())
-            self.events.events = [Event.from_json(e) for e in raw][: self.events.max_events]
-            log.info("alerts: loaded %d events from %s", len(self.events.events), self._path)
+            if isinstance(raw, list):  # a bare list, as /api/4/alert shows it
+                raw = {"saved_at": None, "events": raw}
+            events = [Event.from_json(e) for e in raw["events"]][: self.events.max_events]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             aside = self._path.with_name(f"{self._path.name}.corrupt-{int(time.time())}")
             log.error("alerts: cannot read %s (%s); moved it to %s", self._path, exc, aside)
@@ -379,27 +448,29 @@ class AlertStage:
                 self._path.replace(aside)
             except OSError as move_error:
                 log.error("alerts: cannot move %s aside: %s", self._path, move_error)
-            self.events.events = []
-
-    async def _save(self) -> None:
-        if self._path is None:
             return
-        body = orjson.dumps(self.events.as_json())
-        try:
-            await trio.to_thread.run_sync(_write_atomically, self._path, body)
-        except OSError as exc:
-            log.warning("alerts: cannot save the events list to %s: %s", self._path, exc)
-            return
-        self._dirty = False
-        self._last_save = self._wall_clock()
+        # An event ongoing when statbus stopped is closed at the last save: nobody knows
+        # what happened while statbus was down.  If its stat still fires within
+        # min_interval of that, the next sample re-opens it (same begin).
+        saved_at = raw.get("saved_at")
+        ended = float(int(saved_at)) if isinstance(saved_at, int | float) else None
+        for event in events:
+            if event.ongoing:
+                event.end = ended if ended is not None else float(event.begin)
+        self.events.events = events
+        log.info("alerts: loaded %d events from %s", len(events), self._path)
 
 
 def _write_atomically(path: Path, body: bytes) -> None:
     """Write ``body`` to ``path`` so that a crash leaves the old file or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(body)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    # A name of its own: an abandoned (hung) earlier write may still hold its file.
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(body)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

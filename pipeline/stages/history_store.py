@@ -59,6 +59,14 @@ class _Unusable(Exception):
     """The file is corrupt, unreadable or not ours: move it aside."""
 
 
+_SERIES_COLUMNS = ("id", "plugin", "name")
+_POINTS_COLUMNS = ("series", "ts", "v")
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> tuple[str, ...]:
+    return tuple(row[1] for row in conn.execute(f"PRAGMA table_info({table})"))
+
+
 class HistoryStore:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -110,6 +118,11 @@ class HistoryStore:
                 )
             elif version != SCHEMA_VERSION:
                 raise _Unusable(f"not a statbus history database (user_version {version})")
+            elif (
+                _columns(conn, "series") != _SERIES_COLUMNS
+                or _columns(conn, "points") != _POINTS_COLUMNS
+            ):
+                raise _Unusable("not a statbus history database (unexpected tables)")
             # WAL: readers never block the writer, and a commit is one append to the log.
             # synchronous=NORMAL: a process crash loses nothing committed; a power cut
             # may lose the last commits (a few seconds of points), never the database.

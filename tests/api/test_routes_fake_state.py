@@ -89,7 +89,7 @@ async def test_top_semantics(client: Client) -> None:
     assert (await _get(client, "/processlist/top/0"))[1] == PROCESSES
     assert (await _get(client, "/processlist/top/-1"))[1] == PROCESSES[:-1]
     assert (await _get(client, "/cpu/top/1"))[1] == {"total": 12.5, "user": 10.0}
-    for bad in ("abc", "1.5", "99999999999999999999999"):
+    for bad in ("abc", "1.5", "99999999999999999999999", "%C2%B2", "+-5", "--1", "%E0%A5%A8"):
         status, body = await _get(client, f"/processlist/top/{bad}")
         assert status == 422, bad
         assert body["detail"][0]["type"] == "int_parsing"

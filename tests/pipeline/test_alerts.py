@@ -85,6 +85,10 @@ def test_ok_without_event_opens_nothing_and_types_are_separate() -> None:
     feed(events, [(2, "WARNING", 75)], kind="MEM")
     feed(events, [(3, "CRITICAL", 99)], kind="LOAD")
     assert [e["type"] for e in events.as_json()] == ["LOAD", "MEM"]  # newest first
+    # as the reference: a new event starts with top [], CRITICAL updates tally it
+    assert events.as_json()[0]["top"] == []
+    feed(events, [(4, "WARNING", 76)], kind="MEM")
+    feed(events, [(4, "CRITICAL", 98)], kind="LOAD")
     assert events.as_json()[1]["sort"] == "memory_percent"
     assert events.as_json()[1]["top"] == []  # only CRITICAL samples tally processes
     assert events.as_json()[0]["top"] == ["hog", "db", "idle"]
@@ -165,6 +169,7 @@ async def test_stage_publishes_transitions_and_the_list(tmp_path: Path) -> None:
         await bus.publish(STATS_TOPIC, StatEvent("processlist", T0, 1, PROCS))
         await settle(bus)
         await bus.publish(VIEWS_TOPIC, views(0, ["CPU_TOTAL", "CRITICAL", 97.0]))
+        await bus.publish(VIEWS_TOPIC, views(1, ["CPU_TOTAL", "CRITICAL", 98.0]))
         await bus.publish(VIEWS_TOPIC, views(5, ["CPU_TOTAL", "OK", 3.0]))
 
     stage, seen = await run_stage(tmp_path, body)
@@ -173,7 +178,8 @@ async def test_stage_publishes_transitions_and_the_list(tmp_path: Path) -> None:
         ("closed", "CPU_TOTAL"),
     ]
     assert all(isinstance(a, AlertEvent) for a in seen["alerts"])
-    assert seen["alerts"][0].event["top"] == ["hog", "db", "idle"]
+    assert seen["alerts"][0].event["top"] == []  # opened: nothing tallied yet
+    assert seen["alerts"][1].event["top"] == ["hog", "db", "idle"]  # closed
     # the list is published as the "alert" plugin: empty at start, then after each change
     assert seen["lists"][0].data == []
     assert seen["lists"][-1].data[0]["end"] == T0 + 5
@@ -187,19 +193,31 @@ async def test_clear_command_and_persistence_across_restart(tmp_path: Path) -> N
 
     await run_stage(tmp_path, first_run)
     saved = orjson.loads((tmp_path / EVENTS_FILE).read_bytes())
-    assert [e["type"] for e in saved] == ["LOAD", "MEM"]
+    assert [e["type"] for e in saved["events"]] == ["LOAD", "MEM"]
+    assert saved["events"][0]["end"] == -1 and saved["saved_at"] == T0
 
     async def second_run(bus: Bus, stage: AlertStage) -> None:
-        assert [e["type"] for e in stage.events.as_json()] == ["LOAD", "MEM"]
+        loaded = stage.events.as_json()
+        assert [e["type"] for e in loaded] == ["LOAD", "MEM"]
+        # LOAD was ongoing when it stopped: closed at the last save
+        assert loaded[0]["end"] == T0
         await stage.clear(critical=False)  # MEM is finished and not critical
         assert [e["type"] for e in stage.events.as_json()] == ["LOAD"]
-        await stage.clear(critical=True)  # LOAD is still ongoing: it stays
+        # LOAD fires again within min_interval of its end: the same event re-opens
+        await bus.publish(VIEWS_TOPIC, views(3, ["LOAD", "CRITICAL", 99.0]))
+        await settle(bus)
+        (again,) = stage.events.as_json()
+        assert again["end"] == -1 and again["begin"] == T0 + 2
+        await stage.clear(critical=True)  # ongoing: it stays
         assert [e["type"] for e in stage.events.as_json()] == ["LOAD"]
 
-    _, seen = await run_stage(tmp_path, second_run)
-    assert [(a.transition, a.event["type"]) for a in seen["alerts"]] == [("cleared", "MEM")]
+    _, seen = await run_stage(tmp_path, second_run, **{"alert.min_interval": 6.0})
+    assert [(a.transition, a.event["type"]) for a in seen["alerts"]] == [
+        ("cleared", "MEM"),
+        ("opened", "LOAD"),
+    ]
     saved = orjson.loads((tmp_path / EVENTS_FILE).read_bytes())
-    assert [e["type"] for e in saved] == ["LOAD"]
+    assert [e["type"] for e in saved["events"]] == ["LOAD"]
 
 
 async def test_corrupt_events_file_is_moved_aside(tmp_path: Path) -> None:
@@ -212,4 +230,42 @@ async def test_corrupt_events_file_is_moved_aside(tmp_path: Path) -> None:
     await run_stage(tmp_path, body)
     aside = list(tmp_path.glob(f"{EVENTS_FILE}.corrupt-*"))  # noqa: ASYNC240 - a test
     assert len(aside) == 1 and aside[0].read_bytes() == b"{not json"
-    assert [e["type"] for e in orjson.loads((tmp_path / EVENTS_FILE).read_bytes())] == ["MEM"]
+    saved = orjson.loads((tmp_path / EVENTS_FILE).read_bytes())["events"]
+    assert [e["type"] for e in saved] == ["MEM"]
+
+
+async def test_a_hung_disk_never_holds_up_the_stage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Saves run in a writer task with a timeout: while the disk hangs the stage keeps
+    judging (more views than its queue holds) and publishing, and it stops promptly."""
+    import threading
+    import time
+
+    from pipeline.stages import alerts as alerts_module
+
+    release = threading.Event()
+    calls: list[float] = []
+
+    def hung_write(path: Path, body: bytes) -> None:
+        calls.append(time.monotonic())
+        release.wait(timeout=30)
+
+    monkeypatch.setattr(alerts_module, "_write_atomically", hung_write)
+    monkeypatch.setattr(alerts_module, "SAVE_TIMEOUT", 0.5)
+
+    async def body(bus: Bus, stage: AlertStage) -> None:
+        for t in range(400):  # > the 256 views the stage queues
+            state = "WARNING" if t % 2 == 0 else "OK"
+            await bus.publish(VIEWS_TOPIC, views(t, ["MEM", state, 75.0]))
+
+    started = time.monotonic()
+    try:
+        stage, seen = await run_stage(tmp_path, body, **{"alert.min_interval": 10.0})
+    finally:
+        release.set()
+    (event,) = stage.events.as_json()
+    assert event["count"] == 200
+    assert time.monotonic() - started < 5
+    assert seen["lists"][-1].data[0]["count"] == 200  # the list kept being published
+    assert calls  # it did try to save

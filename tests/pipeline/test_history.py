@@ -338,6 +338,25 @@ async def test_a_corrupt_database_is_moved_aside(tmp_path: Path) -> None:
             assert values(second.plugin_history("cpu")["user"]) == [1.0]
 
 
+async def test_a_foreign_database_with_our_version_number_is_moved_aside(
+    tmp_path: Path,
+) -> None:
+    path = db_path(tmp_path)
+    path.parent.mkdir(parents=True)
+    with sqlite3.connect(path) as conn:
+        conn.executescript("CREATE TABLE other (x); PRAGMA user_version = 1;")
+    conn.close()
+    config = make_config(tmp_path)
+    with trio.fail_after(5):
+        bus = Bus()
+        stage = HistoryStage(bus, config, ALL)
+        async with running(stage):
+            await publish(bus, cpu(1))
+            await wait_on_disk(tmp_path, 1)
+    assert len(list(path.parent.glob("history.sqlite.corrupt-*"))) == 1
+    assert [v for _, v in on_disk(tmp_path)[("cpu", "user")]] == [1.0]
+
+
 async def test_an_unwritable_data_dir_keeps_history_in_memory(tmp_path: Path) -> None:
     blocker = tmp_path / "data"
     blocker.write_text("a file where the data directory should be")  # works as root too
@@ -356,3 +375,36 @@ async def test_an_unwritable_data_dir_keeps_history_in_memory(tmp_path: Path) ->
     with trio.fail_after(5):
         async with running(second):
             assert values(second.plugin_history("cpu")["user"]) == [1.0, 2.0, 3.0]
+
+
+def test_memory_with_every_default_series_full_is_under_8_mb(tmp_path: Path) -> None:
+    """The issue's bound: 1200 points in every default series of a host with 8 CPUs,
+    8 interfaces, 8 disks and 8 mounts (tests/benchmarks/history_memory.py prints the
+    figure; here it is held to the bound)."""
+    import argparse
+    import gc
+    import tracemalloc
+
+    from pipeline.config import load
+    from pipeline.events import StatEvent
+    from pipeline.stages.history import HISTORY_FIELDS
+    from tests.benchmarks.history_memory import T0, sample
+
+    host = argparse.Namespace(cpus=8, interfaces=8, disks=8, mounts=8)
+    plugins = [p for p in HISTORY_FIELDS if p not in ("gpu", "containers")]
+    config = load(overrides={"global.data_dir": str(tmp_path), "global.history_persist": False})
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        stage = HistoryStage(Bus(), config, plugins)
+        for i in range(1200):
+            for plugin in plugins:
+                stage.add(StatEvent(plugin, T0 + 2 * i, i + 1, sample(plugin, i, host)))
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    points = sum(len(pts) for p in plugins for pts in stage.plugin_history(p).values())
+    assert points == 72 * 1200  # every series full
+    assert held < 8 * 1024 * 1024, f"history holds {held / 1e6:.2f} MB"

@@ -542,6 +542,14 @@ def test_hysteresis_holds_a_level_until_the_value_falls_that_far_below() -> None
     ]
 
 
+def test_hysteresis_does_not_depend_on_the_path() -> None:
+    # 74.9 is within 5 points of the warning threshold (75): WARNING, whether the value
+    # fell from CRITICAL (86) or from WARNING (80).
+    assert _series([86.0, 74.9], 5.0) == ["CRITICAL", "WARNING"]
+    assert _series([80.0, 74.9], 5.0) == ["WARNING", "WARNING"]
+    assert _series([86.0, 69.0], 5.0) == ["CRITICAL", "CAREFUL"]
+
+
 def test_no_hysteresis_is_the_reference() -> None:
     assert _series([86.0, 82.0, 72.0, 64.0], 0.0) == ["CRITICAL", "WARNING", "CAREFUL", "OK"]
 
