@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -27,6 +28,16 @@ def json_response(
     body: bytes, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
     return Response(body, status=status, content_type="application/json", headers=headers)
+
+
+def json_value(value: Any) -> Response:
+    """``value`` as compact JSON (keys that are not strings become strings)."""
+    return json_response(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
+
+
+def unknown_plugin(plugin: str, enabled: Sequence[str]) -> ApiError:
+    """The reference's answer for a plugin that is not enabled (the list as Python repr)."""
+    return ApiError(400, f"Unknown plugin {plugin} (available plugins: {list(enabled)!r})")
 
 
 def error_response(status: int, detail: Any, headers: dict[str, str] | None = None) -> Response:

@@ -12,16 +12,12 @@ import orjson
 from quart import Blueprint, Response
 
 from api import query
-from api.errors import ApiError, json_response, parse_int
+from api.errors import ApiError, json_response, json_value, parse_int, unknown_plugin
 from pipeline import __version__
 from pipeline.plugins import PLUGINS, PluginInfo
 
 if TYPE_CHECKING:
     from api.app import ApiHandles
-
-
-def _json(value: Any) -> Response:
-    return json_response(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
 
 
 def glances_blueprint(h: ApiHandles) -> Blueprint:
@@ -33,7 +29,7 @@ def glances_blueprint(h: ApiHandles) -> Blueprint:
 
     def plugin_info(plugin: str) -> PluginInfo:
         if plugin not in enabled_set:
-            raise ApiError(400, f"Unknown plugin {plugin} (available plugins: {enabled!r})")
+            raise unknown_plugin(plugin, enabled)
         return PLUGINS[plugin]
 
     def processes() -> list[dict[str, Any]]:
@@ -63,12 +59,12 @@ def glances_blueprint(h: ApiHandles) -> Blueprint:
     async def processes_extended() -> Response:
         pid = h.options.extended_pid
         found = process(pid) if pid is not None else None
-        return _json(found if found is not None and found.get("extended_stats") else {})
+        return json_value(found if found is not None and found.get("extended_stats") else {})
 
     @bp.route("/processes/extended/disable", methods=["POST"])
     async def processes_extended_disable() -> Response:
         h.options.extended_pid = None
-        return _json(True)
+        return json_value(True)
 
     @bp.route("/processes/extended/<pid>", methods=["POST"])
     async def processes_extended_enable(pid: str) -> Response:
@@ -76,7 +72,7 @@ def glances_blueprint(h: ApiHandles) -> Blueprint:
         if process(number) is None:
             raise ApiError(404, f"Unknown PID process {number}")
         h.options.extended_pid = number
-        return _json(True)
+        return json_value(True)
 
     @bp.route("/processes/<pid>")
     async def process_by_pid(pid: str) -> Response:
@@ -84,20 +80,20 @@ def glances_blueprint(h: ApiHandles) -> Blueprint:
         found = process(number)
         if found is None:
             raise ApiError(404, f"Unknown PID process {number}")
-        return _json(found)
+        return json_value(found)
 
     # -- configuration and arguments ------------------------------------------------
 
     @bp.route("/config")
     async def config_all() -> Response:
-        return _json(h.config.as_dict(redact=True))
+        return json_value(h.config.as_dict(redact=True))
 
     @bp.route("/config/<section>")
     async def config_section(section: str) -> Response:
         sections = h.config.as_dict(redact=True)
         if section not in sections:
             raise ApiError(400, f"Unknown configuration item {section}")
-        return _json(sections[section])
+        return json_value(sections[section])
 
     @bp.route("/config/<section>/<item>")
     async def config_item(section: str, item: str) -> Response:
@@ -106,17 +102,17 @@ def glances_blueprint(h: ApiHandles) -> Blueprint:
             raise ApiError(400, f"Unknown configuration item {section}")
         if item not in sections[section]:
             raise ApiError(404, f"Cannot get item {item} in config section {section} ({item!r})")
-        return _json(sections[section][item])
+        return json_value(sections[section][item])
 
     @bp.route("/args")
     async def args_all() -> Response:
-        return _json(dict(h.args))
+        return json_value(dict(h.args))
 
     @bp.route("/args/<item>")
     async def args_item(item: str) -> Response:
         if item not in h.args:
             raise ApiError(400, f"Unknown argument item {item}")
-        return _json(h.args[item])
+        return json_value(h.args[item])
 
     # -- plugins -------------------------------------------------------------------
 
@@ -128,31 +124,31 @@ def glances_blueprint(h: ApiHandles) -> Blueprint:
     @bp.route("/<plugin>/top/<nb>")
     async def plugin_top(plugin: str, nb: str) -> Response:
         info = plugin_info(plugin)
-        return _json(query.top(info, h.state.get(plugin), parse_int("nb", nb)))
+        return json_value(query.top(info, h.state.get(plugin), parse_int("nb", nb)))
 
     @bp.route("/<plugin>/<item>")
     async def plugin_item(plugin: str, item: str) -> Response:
         info = plugin_info(plugin)
-        return _json(query.field_values(info, h.state.get(plugin), item))
+        return json_value(query.field_values(info, h.state.get(plugin), item))
 
     @bp.route("/<plugin>/<item>/description")
     async def plugin_item_description(plugin: str, item: str) -> Response:
         info = plugin_info(plugin)
-        return _json(query.field_meta(info, item, "description"))
+        return json_value(query.field_meta(info, item, "description"))
 
     @bp.route("/<plugin>/<item>/unit")
     async def plugin_item_unit(plugin: str, item: str) -> Response:
         info = plugin_info(plugin)
-        return _json(query.field_meta(info, item, "unit"))
+        return json_value(query.field_meta(info, item, "unit"))
 
     @bp.route("/<plugin>/<item>/value/<anypath:value>")
     async def plugin_item_value(plugin: str, item: str, value: str) -> Response:
         info = plugin_info(plugin)
-        return _json(query.entries_with_value(info, h.state.get(plugin), item, value))
+        return json_value(query.entries_with_value(info, h.state.get(plugin), item, value))
 
     @bp.route("/<plugin>/<item>/<key>")
     async def plugin_item_key(plugin: str, item: str, key: str) -> Response:
         info = plugin_info(plugin)
-        return _json(query.field_for_key(info, h.state.get(plugin), item, key))
+        return json_value(query.field_for_key(info, h.state.get(plugin), item, key))
 
     return bp

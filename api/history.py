@@ -13,17 +13,11 @@ oldest 3).  An unknown series is 404 ``{"detail": ...}`` (the reference answers
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-import orjson
 from quart import Blueprint, Response
 
-from api.errors import ApiError, json_response, parse_int
+from api.errors import ApiError, json_value, parse_int, unknown_plugin
 from pipeline.stages.history import HistoryStage
-
-
-def _json(value: Any) -> Response:
-    return json_response(orjson.dumps(value))
 
 
 def history_blueprint(stage: HistoryStage, enabled: Sequence[str]) -> Blueprint:
@@ -33,24 +27,24 @@ def history_blueprint(stage: HistoryStage, enabled: Sequence[str]) -> Blueprint:
 
     def check_plugin(plugin: str) -> None:
         if plugin not in enabled_set:
-            raise ApiError(400, f"Unknown plugin {plugin} (available plugins: {enabled!r})")
+            raise unknown_plugin(plugin, enabled)
 
     def series_response(plugin: str, name: str, nb: int) -> Response:
         check_plugin(plugin)
         points = stage.item_history(plugin, name, nb)
         if points is None:
             raise ApiError(404, f"Unknown history item {name} in plugin {plugin}")
-        return _json(points)
+        return json_value(points)
 
     @bp.route("/<plugin>/history")
     async def plugin_history(plugin: str) -> Response:
         check_plugin(plugin)
-        return _json(stage.plugin_history(plugin, 0))
+        return json_value(stage.plugin_history(plugin, 0))
 
     @bp.route("/<plugin>/history/<nb>")
     async def plugin_history_nb(plugin: str, nb: str) -> Response:
         check_plugin(plugin)
-        return _json(stage.plugin_history(plugin, parse_int("nb", nb)))
+        return json_value(stage.plugin_history(plugin, parse_int("nb", nb)))
 
     @bp.route("/<plugin>/<item>/history")
     async def item_history(plugin: str, item: str) -> Response:

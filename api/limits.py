@@ -9,18 +9,12 @@ answers 200 ``null``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-import orjson
 from quart import Blueprint, Response
 
-from api.errors import ApiError, json_response
+from api.errors import ApiError, json_value, unknown_plugin
 from pipeline.plugins import PLUGINS, PluginInfo
 from pipeline.stages.thresholds import ThresholdStage
-
-
-def _json(value: Any) -> Response:
-    return json_response(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS))
 
 
 def limits_blueprint(stage: ThresholdStage, enabled: Sequence[str]) -> Blueprint:
@@ -30,7 +24,7 @@ def limits_blueprint(stage: ThresholdStage, enabled: Sequence[str]) -> Blueprint
 
     def plugin_info(plugin: str) -> PluginInfo:
         if plugin not in served_set:
-            raise ApiError(400, f"Unknown plugin {plugin} (available plugins: {served!r})")
+            raise unknown_plugin(plugin, served)
         return PLUGINS[plugin]
 
     def unknown(info: PluginInfo, name: str) -> ApiError:
@@ -42,21 +36,21 @@ def limits_blueprint(stage: ThresholdStage, enabled: Sequence[str]) -> Blueprint
 
     @bp.route("/all/limits")
     async def all_limits() -> Response:
-        return _json({p: stage.limits(p) for p in served})
+        return json_value({p: stage.limits(p) for p in served})
 
     @bp.route("/all/views")
     async def all_views() -> Response:
-        return _json({p: stage.views(p) for p in served})
+        return json_value({p: stage.views(p) for p in served})
 
     @bp.route("/<plugin>/limits")
     async def plugin_limits(plugin: str) -> Response:
         plugin_info(plugin)
-        return _json(stage.limits(plugin))
+        return json_value(stage.limits(plugin))
 
     @bp.route("/<plugin>/views")
     async def plugin_views(plugin: str) -> Response:
         plugin_info(plugin)
-        return _json(stage.views(plugin))
+        return json_value(stage.views(plugin))
 
     @bp.route("/<plugin>/<item>/views")
     async def item_views(plugin: str, item: str) -> Response:
@@ -66,7 +60,7 @@ def limits_blueprint(stage: ThresholdStage, enabled: Sequence[str]) -> Blueprint
         views = stage.views(plugin)
         if not isinstance(views, dict) or item not in views:
             raise unknown(info, item)
-        return _json(views[item])
+        return json_value(views[item])
 
     @bp.route("/<plugin>/<item>/<key>/views")
     async def item_key_views(plugin: str, item: str, key: str) -> Response:
@@ -81,6 +75,6 @@ def limits_blueprint(stage: ThresholdStage, enabled: Sequence[str]) -> Blueprint
             raise ApiError(
                 404, f"Cannot get item {item} for key {key} in plugin {plugin} (no such field)"
             )
-        return _json(entry[item])
+        return json_value(entry[item])
 
     return bp

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,6 +78,20 @@ class Subscription:
         raw = self._receive.receive_nowait()
         self.stats.delivered += 1
         return raw
+
+    async def consume_raw(self, take: Callable[[bytes], None]) -> None:
+        """Hand every encoded event to ``take`` until the subscription ends; a burst
+        queued while ``take`` ran is taken in one wake-up, not one per event."""
+        while True:
+            try:
+                raw = await self.receive_raw()
+                while True:
+                    take(raw)
+                    raw = self.receive_raw_nowait()
+            except trio.WouldBlock:
+                continue
+            except (trio.EndOfChannel, trio.ClosedResourceError):
+                return
 
     async def receive(self) -> Any:
         return codec.decode(await self.receive_raw())

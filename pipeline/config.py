@@ -70,6 +70,36 @@ class ApiConfig:
     gzip_min_size: int = 1000
 
 
+#: plugins the reference never exports (glances-behaviour.md §5), and the process lists,
+#: which it exports only for processes named in ``[processlist] export=`` (default none)
+MQTT_NOT_EXPORTED = frozenset(
+    {"alert", "help", "psutilversion", "quicklook", "version", "processlist", "programlist"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MqttConfig:
+    """``[mqtt]``: the MQTT sink (``docs/mqtt.md``)."""
+
+    enabled: bool = False
+    host: str = "localhost"
+    port: int = 1883
+    username: str = ""
+    password: str = ""
+    #: "" means ``statbus-<hostname>``
+    client_id: str = ""
+    keepalive: int = 60
+    topic: str = "glances"
+    #: "" means the host name
+    devicename: str = ""
+    topic_structure: str = "per-plugin"
+    qos: int = 1
+    retain: bool = False
+    plugins: tuple[str, ...] = tuple(p for p in PLUGINS if p not in MQTT_NOT_EXPORTED)
+    exclude: tuple[str, ...] = ()
+    queue_size: int = 1000
+
+
 @dataclass(frozen=True, slots=True)
 class PluginConfig:
     disable: bool = False
@@ -91,6 +121,7 @@ class Config:
     global_: GlobalConfig = field(default_factory=GlobalConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     alert: AlertConfig = field(default_factory=AlertConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
     plugins: Mapping[str, PluginConfig] = field(
         default_factory=lambda: {name: PluginConfig() for name in SAMPLED}
     )
@@ -122,6 +153,7 @@ class Config:
             "global": _section_dict(self.global_, redact),
             "api": _section_dict(self.api, redact),
             "alert": _section_dict(self.alert, redact),
+            "mqtt": _section_dict(self.mqtt, redact),
         }
         for name, plugin in self.plugins.items():
             out[name] = {
@@ -246,6 +278,51 @@ _SCHEMA["alert"] = {
 }
 
 
+def _mqtt_topic_part(*, empty: bool) -> Check:
+    """A topic prefix or device name: no wildcards (``+``, ``#``) and no NUL."""
+
+    def check(key: str, value: Any) -> Any:
+        value = _string(max_len=1024)(key, value)
+        if not empty and not value:
+            raise ConfigError(key, value, "must not be empty")
+        if "+" in value or "#" in value:
+            raise ConfigError(key, value, "must not contain the MQTT wildcards + or #")
+        return value
+
+    return check
+
+
+def _plugin_list(key: str, value: Any) -> Any:
+    names = _string_list(key, value)
+    for name in names:
+        if name not in PLUGINS:
+            raise ConfigError(key, name, f"unknown plugin (known: {', '.join(PLUGINS)})")
+    return names
+
+
+def _mqtt_qos(key: str, value: Any) -> Any:
+    return _number(0, 2, integer=True)(key, value)
+
+
+_SCHEMA["mqtt"] = {
+    "enabled": _boolean,
+    "host": _string(max_len=255),
+    "port": _number(1, 65535, integer=True),
+    "username": _string(max_len=1024),
+    "password": _string(max_len=1024),
+    "client_id": _string(max_len=256),
+    "keepalive": _number(5, 3600, integer=True),
+    "topic": _mqtt_topic_part(empty=False),
+    "devicename": _mqtt_topic_part(empty=True),
+    "topic_structure": _string(choices=("per-plugin", "per-metric")),
+    "qos": _mqtt_qos,
+    "retain": _boolean,
+    "plugins": _plugin_list,
+    "exclude": _plugin_list,
+    "queue_size": _number(1, 1_000_000, integer=True),
+}
+
+
 def _regex_list(key: str, value: Any) -> Any:
     items = _string_list(key, value)
     for item in items:
@@ -312,7 +389,7 @@ def _merge_section(key_prefix: str, schema: Mapping[str, Check], base: Any, raw:
 def from_mapping(raw: Mapping[str, Any], base: Config | None = None) -> Config:
     """Overlay a parsed TOML document on ``base`` (built-in defaults if ``None``)."""
     config = base or Config()
-    global_, api, alert = config.global_, config.api, config.alert
+    global_, api, alert, mqtt = config.global_, config.api, config.alert, config.mqtt
     plugins = dict(config.plugins)
     for section, body in raw.items():
         if section == "global":
@@ -321,16 +398,22 @@ def from_mapping(raw: Mapping[str, Any], base: Config | None = None) -> Config:
             api = _merge_section("api", _SCHEMA["api"], api, body)
         elif section == "alert":
             alert = _merge_section("alert", _SCHEMA["alert"], alert, body)
+        elif section == "mqtt":
+            mqtt = _merge_section("mqtt", _SCHEMA["mqtt"], mqtt, body)
         elif section in SAMPLED:
             plugins[section] = _merge_plugin(section, plugins[section], body)
         else:
-            known = ", ".join(["global", "api", "alert", *sorted(SAMPLED)])
+            known = ", ".join(["global", "api", "alert", "mqtt", *sorted(SAMPLED)])
             raise ConfigError(section, body, f"unknown section (known sections: {known})")
     if global_.retry_max < global_.retry_initial:
         raise ConfigError(
             "global.retry_max", global_.retry_max, "must not be below global.retry_initial"
         )
-    return dataclasses.replace(config, global_=global_, api=api, alert=alert, plugins=plugins)
+    if mqtt.enabled and not mqtt.host:
+        raise ConfigError("mqtt.host", mqtt.host, "must name the broker when mqtt.enabled")
+    return dataclasses.replace(
+        config, global_=global_, api=api, alert=alert, mqtt=mqtt, plugins=plugins
+    )
 
 
 def load(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> Config:

@@ -1,6 +1,6 @@
 """The composition root: builds the bus, stages, samplers and the API, and runs them.
 
-This is the one module in ``pipeline/`` that imports ``api/`` (and later ``sinks/``).
+This is the one module in ``pipeline/`` that imports ``api/`` and ``sinks/``.
 Everything runs in one nursery; shutdown is an event that hypercorn and the loops see,
 followed by a deadline after which whatever is left is cancelled.
 """
@@ -84,13 +84,16 @@ async def serve(
     ``specs`` replaces the sampler families (tests inject faulty ones); ``shutdown``
     lets the caller stop it before it is ready.
     """
-    from api import ApiHandles, create_app  # the composition root may import api/
+    # The composition root is the one module of pipeline/ that may import api/ and sinks/.
+    from api import ApiHandles, create_app
+    from sinks.mqtt import MqttSink
 
     bus = Bus()
     options = RuntimeOptions()
     state = StateStage(bus, config.enabled_plugins())
     thresholds = ThresholdStage(bus, config, config.enabled_plugins())
     history = HistoryStage(bus, config, config.enabled_plugins())
+    mqtt = MqttSink(bus, config) if config.mqtt.enabled else None
     alerts = None if config.alert.disable else AlertStage(bus, config, data_dir(config))
     runner = SamplerRunner(bus, config, all_samplers() if specs is None else specs, options=options)
     running = Running(bus, state, runner, shutdown=trio.Event() if shutdown is None else shutdown)
@@ -128,6 +131,8 @@ async def serve(
             await nursery.start(alerts.run)
         await nursery.start(thresholds.run)
         await nursery.start(history.run)
+        if mqtt is not None:
+            await nursery.start(mqtt.run)
         await nursery.start(runner.run)
         # Serve complete data from the first request on, but never wait on a hung
         # sampler, nor past a shutdown request.

@@ -57,6 +57,7 @@ def start_statbus(tmp: Path, toml: str, *extra: str, ready_timeout: float = 30.0
         env={**os.environ, "PYTHONUNBUFFERED": "1", "XDG_STATE_HOME": str(tmp / "state")},
     )
     live = LiveStatbus(proc, base="")
+    _STARTED.append(live)
     assert proc.stderr is not None and proc.stdout is not None
 
     def drain_stderr() -> None:
@@ -83,6 +84,18 @@ def start_statbus(tmp: Path, toml: str, *extra: str, ready_timeout: float = 30.0
         f"statbus did not print its URL (last line {line!r}); stderr:\n"
         + "".join(live.stderr_lines)
     )
+
+
+_STARTED: list[LiveStatbus] = []
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_statbus_left_behind() -> Iterator[None]:
+    """Whatever a failing test left running is killed when the session ends."""
+    yield
+    for live in _STARTED:
+        if live.proc.poll() is None:
+            live.stop(signal.SIGKILL)
 
 
 @pytest.fixture(autouse=True)

@@ -244,16 +244,7 @@ class HistoryStage:
                         await self._flush(final=True)
 
     async def _consume(self, sub: Subscription) -> None:
-        while True:
-            try:
-                raw = await sub.receive_raw()
-                while True:  # take the rest of a burst without a wake-up each
-                    self._take(raw)
-                    raw = sub.receive_raw_nowait()
-            except trio.WouldBlock:
-                continue
-            except (trio.EndOfChannel, trio.ClosedResourceError):
-                return
+        await sub.consume_raw(self._take)
 
     def _take(self, raw: bytes) -> None:
         try:

@@ -52,16 +52,7 @@ class StateStage:
             STATS_TOPIC, name="state", policy=Policy.LATEST_WINS, maxsize=256
         ) as sub:
             task_status.started()
-            while True:
-                try:
-                    raw = await sub.receive_raw()
-                    while True:  # take the rest of a burst without a wake-up each
-                        self._take(raw)
-                        raw = sub.receive_raw_nowait()
-                except trio.WouldBlock:
-                    continue
-                except (trio.EndOfChannel, trio.ClosedResourceError):
-                    return
+            await sub.consume_raw(self._take)
 
     def _take(self, raw: bytes) -> None:
         try:

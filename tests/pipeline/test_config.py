@@ -486,7 +486,7 @@ def test_as_dict_sections_and_redaction() -> None:
     shown = config.as_dict()
     raw = config.as_dict(redact=False)
 
-    assert list(shown) == ["global", "api", "alert", *SAMPLED]
+    assert list(shown) == ["global", "api", "alert", "mqtt", *SAMPLED]
     assert shown["api"]["password"] == cfg.REDACTED
     assert "hunter2" not in repr(shown)
     assert raw["api"]["password"] == "hunter2"

@@ -1,0 +1,315 @@
+"""The MQTT sink: stats and alert transitions to a broker, surviving the broker.
+
+It subscribes to ``stats`` (latest-wins: a slow or absent broker never slows the
+pipeline) and to ``alerts`` (lossless, but taken off the bus at once into the sink's own
+bounded queue, so the alert stage never waits on the network either), and publishes in
+the reference's layout (:mod:`sinks.mqtt_layout`) through a paho client driven from
+trio (:mod:`sinks.mqtt_client`).
+
+Buffers, whether connected or not:
+
+* stats: the latest payload per topic, waiting to be sent; a newer sample replaces an
+  unsent one, so a reconnect sends one message per topic, never a backlog;
+* alert transitions: a FIFO of at most ``queue_size``; overflow drops the oldest and
+  counts it.  A transition leaves the FIFO when it is handed to paho and is forgotten
+  only when the broker acknowledges it (QoS 1); unacknowledged ones go back to the
+  front of the FIFO when the connection drops, and are sent again, in order.
+
+At most :data:`~sinks.mqtt_client.WINDOW` messages are in paho's hands at a time;
+transitions always go before stats.  See ``docs/mqtt.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import trio
+
+from pipeline import codec
+from pipeline.bus import Bus, Policy, Subscription
+from pipeline.config import Config
+from pipeline.events import AlertEvent, StatEvent
+from pipeline.samplers.runner import STATS_TOPIC
+from pipeline.stages.alerts import ALERTS_TOPIC
+from sinks.mqtt_client import WINDOW, ConnectError, Connection, Settings, default_hostname
+from sinks.mqtt_layout import Layout
+
+log = logging.getLogger(__name__)
+
+#: on shutdown: remaining transitions, ``offline`` and DISCONNECT within this many seconds
+SHUTDOWN_TIMEOUT = 2.0
+_STAT_TAG = codec.tag_of(StatEvent)
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    """A message in paho's hands, until acknowledged."""
+
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    #: order of an alert transition; ``None`` for stats and availability
+    seq: int | None = None
+
+
+class MqttSink:
+    """Publishes the pipeline's stats and alerts to an MQTT broker (``[mqtt]``)."""
+
+    def __init__(self, bus: Bus, config: Config, *, hostname: str | None = None) -> None:
+        mqtt = config.mqtt
+        host = hostname or default_hostname()
+        device = mqtt.devicename or "".join("_" if c in "+#\0" else c for c in host)
+        self._bus = bus
+        self.layout = Layout(
+            mqtt.topic, device, mqtt.topic_structure, set(mqtt.plugins) - set(mqtt.exclude)
+        )
+        self.settings = Settings(
+            host=mqtt.host,
+            port=mqtt.port,
+            client_id=mqtt.client_id or f"statbus-{host}",
+            keepalive=mqtt.keepalive,
+            username=mqtt.username,
+            password=mqtt.password,
+            will=(self.layout.availability, "offline"),
+        )
+        self._qos, self._retain, self._queue_size = mqtt.qos, mqtt.retain, mqtt.queue_size
+        self._retry_initial = config.global_.retry_initial
+        self._retry_max = config.global_.retry_max
+        self._events: deque[tuple[int, bytes]] = deque()  # (seq, payload), oldest first
+        self._event_seq = 0
+        self._latest: dict[str, tuple[bytes, int, bool]] = {}  # topic → (payload, qos, retain)
+        self._unacked: dict[int, _Sent] = {}  # mid → message
+        self._kick = trio.Event()
+        self._conn: Connection | None = None
+        self._limiter = trio.CapacityLimiter(2)
+        #: ``connecting``, ``connected`` or ``disconnected`` (waiting to retry)
+        self.state = "connecting"
+        self.connects = 0
+        self.disconnects = 0
+        #: messages the broker acknowledged (QoS 1/2) or that were written (QoS 0)
+        self.published = 0
+        #: alert transitions lost to a full queue
+        self.dropped = 0
+        self.last_error: str | None = None
+
+    # -- counters ---------------------------------------------------------------------
+
+    @property
+    def queued(self) -> int:
+        """Alert transitions not yet acknowledged by the broker."""
+        return len(self._events) + sum(1 for s in self._unacked.values() if s.seq is not None)
+
+    @property
+    def pending_stats(self) -> int:
+        """Stats topics whose latest payload is not sent yet."""
+        return len(self._latest)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "broker": f"{self.settings.host}:{self.settings.port}",
+            "connects": self.connects,
+            "disconnects": self.disconnects,
+            "published": self.published,
+            "queued": self.queued,
+            "pending_stats": self.pending_stats,
+            "dropped": self.dropped,
+            "last_error": self.last_error,
+        }
+
+    # -- the service ------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        with (
+            self._bus.subscribe(
+                STATS_TOPIC, name="mqtt-stats", policy=Policy.LATEST_WINS, maxsize=256
+            ) as stats,
+            self._bus.subscribe(
+                ALERTS_TOPIC, name="mqtt-alerts", policy=Policy.LOSSLESS, maxsize=64
+            ) as alerts,
+        ):
+            try:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._take_stats, stats)
+                    nursery.start_soon(self._take_alerts, alerts)
+                    nursery.start_soon(self._connect_forever)
+                    task_status.started()
+            finally:
+                with trio.move_on_after(SHUTDOWN_TIMEOUT, shield=True):
+                    await self._goodbye()
+                if self._conn is not None:
+                    self._conn.abort()
+
+    async def _take_stats(self, sub: Subscription) -> None:
+        while True:
+            try:
+                raw = await sub.receive_raw()
+            except (trio.EndOfChannel, trio.ClosedResourceError):
+                return
+            try:
+                tag, (plugin,) = codec.head(raw, 1)
+                if tag != _STAT_TAG or not (plugin == "alert" or self.layout.exported(plugin)):
+                    continue  # not exported: not even decoded
+                event: StatEvent = codec.decode(raw)
+                if plugin == "alert":  # the events list: retained, QoS 1
+                    payload = orjson.dumps(event.data, option=orjson.OPT_NON_STR_KEYS)
+                    self._latest[self.layout.alert] = (payload, 1, True)
+                else:
+                    for topic, payload in self.layout.messages(plugin, event.data):
+                        self._latest[topic] = (payload, self._qos, self._retain)
+            except (codec.CodecError, TypeError, ValueError):
+                log.exception("mqtt: dropping a stats event it cannot translate")
+                continue
+            self._kick.set()
+
+    async def _take_alerts(self, sub: Subscription) -> None:
+        async for event in sub:
+            if not isinstance(event, AlertEvent):
+                continue
+            payload = orjson.dumps(
+                {"transition": event.transition, "ts": event.ts, "event": event.event},
+                option=orjson.OPT_NON_STR_KEYS,
+            )
+            self._event_seq += 1
+            self._events.append((self._event_seq, payload))
+            self._trim_events()
+            self._kick.set()
+
+    def _trim_events(self) -> None:
+        while len(self._events) > self._queue_size:
+            self._events.popleft()
+            self.dropped += 1
+
+    async def _connect_forever(self) -> None:
+        delay = self._retry_initial
+        failing = False  # a failure is logged once, until the next success
+        where = f"{self.settings.host}:{self.settings.port}"
+        while True:
+            self.state = "connecting"
+            try:
+                self._conn = await Connection.open(self.settings, self._acked, self._limiter)
+                await self._serve(self._conn)
+            except ConnectError as exc:
+                self.last_error = str(exc)
+                if not failing:
+                    log.warning(
+                        "mqtt: cannot connect to %s (%s); retrying with backoff up to %g s",
+                        where,
+                        exc,
+                        self._retry_max,
+                    )
+                    failing = True
+                else:
+                    log.debug("mqtt: still cannot connect to %s (%s)", where, exc)
+            except Exception as exc:  # a bug here or in paho must not stop statbus
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("mqtt: unexpected error; reconnecting")
+                if self._conn is not None:
+                    self._conn.abort()
+                self._requeue()
+            else:  # it was connected, and the connection dropped
+                delay, failing = self._retry_initial, False
+                self.last_error = self._conn.lost if self._conn else None
+                log.warning(
+                    "mqtt: connection to %s lost (%s); reconnecting", where, self.last_error
+                )
+            finally:
+                if self._conn is not None and not self._conn.connected:
+                    self._conn.abort()
+            self.state = "disconnected"
+            await trio.sleep(min(delay, self._retry_max) * random.uniform(0.75, 1.25))
+            delay = min(delay * 2, self._retry_max)
+
+    async def _serve(self, conn: Connection) -> None:
+        """Wait for CONNACK, then publish until the connection drops."""
+        error: ConnectError | None = None
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(conn.run_io, nursery.cancel_scope)
+            try:
+                await conn.wait_connack()
+            except ConnectError as exc:
+                error = exc
+                nursery.cancel_scope.cancel()
+            else:
+                self.state = "connected"
+                self.connects += 1
+                log.info("mqtt: connected to %s:%d", self.settings.host, self.settings.port)
+                self._send(conn, _Sent(self.layout.availability, b"online", 1, True))
+                while True:
+                    self._kick = trio.Event()
+                    self._pump(conn)
+                    await self._kick.wait()
+        if error is not None:
+            raise error
+        # the connection dropped: what paho held unacknowledged goes back to the buffers
+        self.disconnects += 1
+        self._requeue()
+
+    def _send(self, conn: Connection, msg: _Sent) -> bool:
+        mid = conn.publish(msg.topic, msg.payload, msg.qos, msg.retain)
+        if mid is None:
+            return False
+        self._unacked[mid] = msg
+        return True
+
+    def _pump(self, conn: Connection, *, events_only: bool = False) -> None:
+        """Hand buffered messages to paho while the window has room: transitions first."""
+        while len(self._unacked) < WINDOW:
+            if self._events:
+                seq, payload = self._events.popleft()
+                if not self._send(conn, _Sent(self.layout.events, payload, 1, False, seq)):
+                    self._events.appendleft((seq, payload))
+                    return
+            elif self._latest and not events_only:
+                topic = next(iter(self._latest))
+                payload, qos, retain = self._latest.pop(topic)
+                if not self._send(conn, _Sent(topic, payload, qos, retain)):
+                    self._latest.setdefault(topic, (payload, qos, retain))
+                    return
+            else:
+                return
+
+    def _acked(self, mid: int) -> None:
+        if self._unacked.pop(mid, None) is not None:
+            self.published += 1
+            self._kick.set()
+
+    def _requeue(self) -> None:
+        """Unacknowledged transitions back to the front, in order; stats back unless a
+        newer sample of their topic is already waiting."""
+        sent, self._unacked = self._unacked, {}
+        events = sorted((m for m in sent.values() if m.seq is not None), key=lambda m: m.seq or 0)
+        for msg in reversed(events):
+            self._events.appendleft((msg.seq or 0, msg.payload))
+        self._trim_events()
+        for msg in sent.values():
+            if msg.seq is None and msg.topic != self.layout.availability:
+                self._latest.setdefault(msg.topic, (msg.payload, msg.qos, msg.retain))
+
+    async def _goodbye(self) -> None:
+        """Shutdown: send the remaining transitions, ``offline`` (retained), DISCONNECT.
+        Runs shielded under :data:`SHUTDOWN_TIMEOUT`."""
+        conn = self._conn
+        if conn is None or not conn.connected:
+            return
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(conn.run_io, nursery.cancel_scope)
+            while self._events or any(m.seq is not None for m in self._unacked.values()):
+                self._kick = trio.Event()
+                self._pump(conn, events_only=True)
+                await self._kick.wait()
+            self._send(conn, _Sent(self.layout.availability, b"offline", 1, True))
+            while self._unacked:
+                self._kick = trio.Event()
+                await self._kick.wait()
+            conn.disconnect()
+            await conn.closed.wait()
+            nursery.cancel_scope.cancel()
+        self.state = "disconnected"
+        log.info("mqtt: disconnected from %s:%d", self.settings.host, self.settings.port)

@@ -1,0 +1,266 @@
+"""One MQTT connection: a paho client driven from the trio thread (``docs/mqtt.md``).
+
+paho is used through its *external loop* API: trio waits on the client's socket with
+``trio.lowlevel.wait_readable`` / ``wait_writable`` and then calls ``loop_read`` /
+``loop_write`` (which never block: paho puts the socket in non-blocking mode), and calls
+``loop_misc`` once a second for keep-alive pings.  paho's own thread is never started,
+so every paho callback runs synchronously on the trio thread inside one of those calls.
+
+The one blocking step paho has is the TCP connect inside ``reconnect()`` (name lookup
+and ``socket.create_connection``).  It runs in a worker thread, under a trio timeout and
+``abandon_on_cancel=True``, with a private limiter of two threads so that a hanging name
+lookup cannot pile threads up.  Nothing else touches the client while that thread runs,
+and an abandoned attempt's client is simply dropped.  A fresh client is made for every
+connection, so no paho state (its unbounded queue of unacknowledged messages) outlives
+a connection: what must survive a disconnect is kept by the sink, in bounded buffers.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as paho
+import trio
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+
+log = logging.getLogger(__name__)
+
+#: seconds allowed for the TCP connect and, separately, for the broker's CONNACK
+CONNECT_TIMEOUT = 10.0
+#: how often ``loop_misc`` runs (keep-alive pings, a broker that stopped answering)
+MISC_INTERVAL = 1.0
+#: messages handed to paho and not yet acknowledged; more wait in the sink's buffers
+WINDOW = 64
+
+
+class ConnectError(Exception):
+    """A connection attempt failed (unreachable, refused, timed out)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str
+    port: int
+    client_id: str
+    keepalive: int
+    username: str
+    password: str
+    #: the will: ``(topic, payload)``, published retained at QoS 1 by the broker when
+    #: the connection ends without a DISCONNECT
+    will: tuple[str, str]
+
+
+class Connection:
+    """A connected paho client.  Use from the trio thread only.
+
+    ``on_ack(mid)`` is called when a message is acknowledged (QoS 1/2) or written
+    (QoS 0).  ``run_io`` must run while the connection is used; it returns (after
+    cancelling the scope it was given) when the connection is lost.
+    """
+
+    def __init__(self, client: paho.Client, on_ack: Callable[[int], None]) -> None:
+        self._client = client
+        self._on_ack = on_ack
+        self._sock: Any = client.socket()
+        self._write_wanted = trio.Event()
+        self._connack = trio.Event()
+        self.closed = trio.Event()
+        self.refused: str | None = None
+        self.lost: str | None = None
+        client.on_connect = self._handle_connect
+        client.on_publish = self._handle_publish
+        client.on_socket_close = self._handle_socket_close
+        # With a register-write callback set, paho never writes from inside publish();
+        # every write happens in ``run_io`` once the socket is writable.
+        client.on_socket_register_write = self._handle_register_write
+        client.on_socket_unregister_write = None
+
+    @classmethod
+    async def open(
+        cls, settings: Settings, on_ack: Callable[[int], None], limiter: trio.CapacityLimiter
+    ) -> Connection:
+        """TCP-connect and send CONNECT; raise :class:`ConnectError` on failure."""
+        client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=settings.client_id,
+            clean_session=True,
+            protocol=paho.MQTTv311,
+        )
+        client.enable_logger(logging.getLogger(f"{__name__}.paho"))
+        client.will_set(settings.will[0], settings.will[1], qos=1, retain=True)
+        if settings.username:
+            client.username_pw_set(settings.username, settings.password or None)
+        client.connect_timeout = CONNECT_TIMEOUT
+        client.max_inflight_messages_set(WINDOW)
+        client.connect_async(settings.host, settings.port, settings.keepalive)
+        try:
+            with trio.fail_after(CONNECT_TIMEOUT + 1):
+                rc = await trio.to_thread.run_sync(
+                    client.reconnect, abandon_on_cancel=True, limiter=limiter
+                )
+        except trio.TooSlowError:
+            raise ConnectError("timed out connecting") from None
+        except (OSError, ValueError) as exc:  # refused, unreachable, name lookup, ...
+            raise ConnectError(str(exc) or type(exc).__name__) from exc
+        if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or client.socket() is None:
+            client.on_socket_close = None
+            _close_quietly(client)
+            raise ConnectError(paho.error_string(rc))
+        return cls(client, on_ack)
+
+    # -- paho callbacks (on the trio thread, inside loop_read/loop_write/loop_misc) --
+
+    def _handle_connect(
+        self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
+        if reason.is_failure:
+            self.refused = str(reason)
+        self._connack.set()
+
+    def _handle_publish(
+        self, client: Any, userdata: Any, mid: int, reason: Any, props: Any
+    ) -> None:
+        self._on_ack(mid)
+
+    def _handle_socket_close(self, client: Any, userdata: Any, sock: Any) -> None:
+        # Wake any task waiting on this socket before paho closes it (trio requires it).
+        trio.lowlevel.notify_closing(sock)
+        self.closed.set()
+
+    def _handle_register_write(self, client: Any, userdata: Any, sock: Any) -> None:
+        self._write_wanted.set()
+
+    # -- use ------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return (
+            self._connack.is_set()
+            and self.refused is None
+            and self.lost is None
+            and not self.closed.is_set()
+        )
+
+    async def wait_connack(self) -> None:
+        """Wait for the broker's answer; raise :class:`ConnectError` if it refuses,
+        times out or the connection drops first (``run_io`` must be running)."""
+        with trio.move_on_after(CONNECT_TIMEOUT):
+            await _first(self._connack.wait, self.closed.wait)
+        if self.refused is not None:
+            raise ConnectError(f"refused by the broker: {self.refused}")
+        if not self._connack.is_set():
+            raise ConnectError(self.lost or "no answer to CONNECT")
+
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> int | None:
+        """Hand one message to paho; its ``mid``, or ``None`` if the connection is gone."""
+        if self.closed.is_set():
+            return None
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        self._write_wanted.set()
+        if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_AGAIN):
+            return None
+        return info.mid
+
+    def disconnect(self) -> None:
+        """Queue a DISCONNECT (the broker then discards the will); ``run_io`` sends it."""
+        if not self.closed.is_set():
+            self._client.disconnect()
+            self._write_wanted.set()
+
+    def abort(self) -> None:
+        """Close the socket now (no DISCONNECT: the broker publishes the will)."""
+        _close_quietly(self._client)
+        self.closed.set()
+
+    async def run_io(self, scope: trio.CancelScope) -> None:
+        """Drive paho until the connection is lost; then record why and cancel ``scope``."""
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._reader, nursery.cancel_scope)
+                nursery.start_soon(self._writer, nursery.cancel_scope)
+                nursery.start_soon(self._misc, nursery.cancel_scope)
+        finally:
+            if self.lost is not None:
+                scope.cancel()
+
+    def _fail(self, scope: trio.CancelScope, why: str) -> None:
+        if self.lost is None:
+            self.lost = why
+        scope.cancel()
+
+    async def _reader(self, scope: trio.CancelScope) -> None:
+        while True:
+            # paho may have closed the socket in another task's call; waiting on a
+            # closed socket is an error, not a wake-up
+            if self.closed.is_set():
+                return self._fail(scope, "connection closed")
+            try:
+                await trio.lowlevel.wait_readable(self._sock)
+            except trio.ClosedResourceError:
+                return self._fail(scope, "connection closed")
+            rc = self._client.loop_read()
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or self.closed.is_set():
+                return self._fail(scope, _why(rc, "connection lost"))
+            self._write_wanted.set()  # answers (PUBREL, PINGRESP) may be queued
+
+    async def _writer(self, scope: trio.CancelScope) -> None:
+        while True:
+            self._write_wanted = trio.Event()
+            if not self._client.want_write():
+                await self._write_wanted.wait()
+                continue
+            if self.closed.is_set():
+                return self._fail(scope, "connection closed")
+            try:
+                await trio.lowlevel.wait_writable(self._sock)
+            except trio.ClosedResourceError:
+                return self._fail(scope, "connection closed")
+            rc = self._client.loop_write()
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or self.closed.is_set():
+                return self._fail(scope, _why(rc, "disconnected"))
+
+    async def _misc(self, scope: trio.CancelScope) -> None:
+        while True:
+            await trio.sleep(MISC_INTERVAL)
+            rc = self._client.loop_misc()
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or self.closed.is_set():
+                return self._fail(scope, _why(rc, "keep-alive timed out"))
+            self._write_wanted.set()
+
+
+def _why(rc: MQTTErrorCode, default: str) -> str:
+    return default if rc == MQTTErrorCode.MQTT_ERR_SUCCESS else paho.error_string(rc)
+
+
+def _close_quietly(client: paho.Client) -> None:
+    sock = client.socket()
+    if sock is None:
+        return
+    client.on_socket_close = None
+    try:
+        trio.lowlevel.notify_closing(sock)
+    except RuntimeError:  # not on the trio thread (cannot happen: we only call it there)
+        pass
+    try:
+        sock.close()
+    except OSError:
+        pass
+
+
+async def _first(*waits: Callable[[], Any]) -> None:
+    async with trio.open_nursery() as nursery:
+
+        async def one(wait: Callable[[], Any]) -> None:
+            await wait()
+            nursery.cancel_scope.cancel()
+
+        for wait in waits:
+            nursery.start_soon(one, wait)
+
+
+def default_hostname() -> str:
+    return socket.gethostname()
