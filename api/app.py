@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,8 +15,10 @@ from api.alerts import alerts_blueprint
 from api.glances import glances_blueprint
 from api.history import history_blueprint
 from api.limits import limits_blueprint
+from api.pipeline import pipeline_blueprint
+from pipeline.bus import Bus
 from pipeline.config import Config
-from pipeline.samplers.runner import RuntimeOptions
+from pipeline.samplers.runner import RuntimeOptions, SamplerRunner
 from pipeline.stages.alerts import AlertStage
 from pipeline.stages.history import HistoryStage
 from pipeline.stages.state import StateStage
@@ -35,6 +37,10 @@ class ApiHandles:
     alerts: AlertStage | None = None
     thresholds: ThresholdStage | None = None
     history: HistoryStage | None = None
+    #: for /pipeline: the runner, the bus and each sink's ``as_dict``
+    runner: SamplerRunner | None = None
+    bus: Bus | None = None
+    sinks: Mapping[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
 
 
 class _AnyPath(PathConverter):
@@ -59,6 +65,9 @@ def create_app(handles: ApiHandles) -> QuartTrio:
         app.register_blueprint(limits_blueprint(handles.thresholds, enabled), url_prefix=prefix)
     if handles.history is not None:
         app.register_blueprint(history_blueprint(handles.history, enabled), url_prefix=prefix)
+    if handles.runner is not None and handles.bus is not None:
+        bp = pipeline_blueprint(handles.runner, handles.bus, handles.sinks, handles.started_at)
+        app.register_blueprint(bp, url_prefix=prefix)
     app.register_blueprint(glances_blueprint(handles), url_prefix=prefix)
     errors.install(app)
     http.install(app, handles.config.api)

@@ -99,6 +99,8 @@ async def serve(
     running = Running(bus, state, runner, shutdown=trio.Event() if shutdown is None else shutdown)
     api_done = trio.Event()
 
+    started_at = time.time()
+
     async def serve_api(task_status: trio.TaskStatus[list[str]]) -> None:
         app = create_app(
             ApiHandles(
@@ -106,10 +108,13 @@ async def serve(
                 state,
                 options,
                 args=dict(args or {}),
-                started_at=time.time(),
+                started_at=started_at,
                 alerts=alerts,
                 thresholds=thresholds,
                 history=history,
+                runner=runner,
+                bus=bus,
+                sinks={"mqtt": mqtt.as_dict} if mqtt is not None else {},
             )
         )
         try:

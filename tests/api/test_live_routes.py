@@ -293,3 +293,15 @@ def test_history(http: httpx.Client) -> None:
     assert http.get("/uptime/history").json() == {}
     assert http.get("/cpu/nosuch/history").status_code == 404
     assert http.get("/cpu/history/abc").status_code == 422
+
+
+def test_pipeline_introspection(http: httpx.Client) -> None:
+    body = http.get("/pipeline").json()
+    assert body["uptime"] > 0 and isinstance(body["version"], str)
+    cpu = body["samplers"]["cpu"]
+    assert cpu["state"] == "ok" and cpu["runs"] >= 1 and cpu["failures"] == 0
+    assert cpu["plugins"] == ["cpu", "percpu"] and cpu["last_duration"] >= 0
+    names = {s["name"] for s in body["subscribers"]}
+    assert {"state", "thresholds", "history", "alerts"} <= names
+    assert all(s["dropped"] >= 0 and s["depth"] >= 0 for s in body["subscribers"])
+    assert body["sinks"] == {}  # MQTT is off in this instance

@@ -7,6 +7,8 @@ import json
 import signal
 from pathlib import Path
 
+import httpx
+
 from tests.conftest import start_statbus
 from tests.sinks.conftest import Broker, Subscriber
 
@@ -36,6 +38,10 @@ async def test_statbus_publishes_real_samples_and_availability(
             assert "lo" in network and "bytes_recv_rate_per_sec" in network["lo"]
             assert b"online" in sub.payloads("glances/e2e/availability")
             assert "glances/e2e/processlist" not in {m.topic for m in got}
+            # the sink's state is visible through the API
+            mqtt = httpx.get(f"{live.base}/pipeline", timeout=5).json()["sinks"]["mqtt"]
+            assert mqtt["state"] == "connected" and mqtt["published"] > 0
+            assert mqtt["broker"] == f"127.0.0.1:{broker.port}" and mqtt["dropped"] == 0
         finally:
             assert live.stop(signal.SIGTERM) == 0
         await sub.wait_for(
