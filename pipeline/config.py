@@ -11,6 +11,7 @@ import dataclasses
 import math
 import os
 import re
+import ssl
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -78,6 +79,16 @@ MQTT_NOT_EXPORTED = frozenset(
 
 
 @dataclass(frozen=True, slots=True)
+class HomeAssistantConfig:
+    """``[mqtt.homeassistant]``: Home Assistant MQTT discovery (``docs/mqtt.md``)."""
+
+    enabled: bool = True
+    prefix: str = "homeassistant"
+    #: Home Assistant's birth topic; "" means ``<prefix>/status``
+    status_topic: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class MqttConfig:
     """``[mqtt]``: the MQTT sink (``docs/mqtt.md``)."""
 
@@ -89,6 +100,14 @@ class MqttConfig:
     #: "" means ``statbus-<hostname>``
     client_id: str = ""
     keepalive: int = 60
+    #: TLS to the broker; ``ca_file`` "" means the system's CAs; ``certfile`` and
+    #: ``keyfile`` (both, or certfile alone holding the key too) a client certificate;
+    #: ``tls_insecure`` skips the host name check (the chain is still verified)
+    tls: bool = False
+    ca_file: str = ""
+    certfile: str = ""
+    keyfile: str = ""
+    tls_insecure: bool = False
     topic: str = "glances"
     #: "" means the host name
     devicename: str = ""
@@ -98,6 +117,7 @@ class MqttConfig:
     plugins: tuple[str, ...] = tuple(p for p in PLUGINS if p not in MQTT_NOT_EXPORTED)
     exclude: tuple[str, ...] = ()
     queue_size: int = 1000
+    homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +195,8 @@ def _section_dict(obj: Any, redact: bool) -> dict[str, Any]:
         value = getattr(obj, f.name)
         if isinstance(value, tuple):
             value = list(value)
+        elif dataclasses.is_dataclass(value):  # a sub-table: [mqtt.homeassistant]
+            value = _section_dict(value, redact)
         if redact and f.name in SECRET_KEYS and value:
             value = REDACTED
         out[f.name] = value
@@ -300,8 +322,55 @@ def _plugin_list(key: str, value: Any) -> Any:
     return names
 
 
+def _subtable(key: str, value: Any) -> Any:
+    """Marks a key that is a table of its own, merged with ``_SCHEMA[key]``."""
+    raise AssertionError(f"{key} is merged by _merge_section")
+
+
 def _mqtt_qos(key: str, value: Any) -> Any:
     return _number(0, 2, integer=True)(key, value)
+
+
+def _check_mqtt_tls(mqtt: MqttConfig) -> None:
+    """The TLS keys together; when the sink will use TLS, the files named must load
+    (so that a missing or unreadable one is a start-up error, not a retry loop)."""
+    files = {"ca_file": mqtt.ca_file, "certfile": mqtt.certfile, "keyfile": mqtt.keyfile}
+    if mqtt.keyfile and not mqtt.certfile:
+        raise ConfigError(
+            "mqtt.keyfile", mqtt.keyfile, "needs mqtt.certfile (the client certificate)"
+        )
+    if not mqtt.tls:
+        for key, value in [*files.items(), ("tls_insecure", mqtt.tls_insecure)]:
+            if value:
+                raise ConfigError(f"mqtt.{key}", value, "is used only with mqtt.tls = true")
+        return
+    if not mqtt.enabled:
+        return
+    for key, path in files.items():
+        try:
+            if path:
+                with open(path, "rb"):
+                    pass
+        except OSError as exc:
+            raise ConfigError(
+                f"mqtt.{key}", path, f"cannot read the file: {exc.strerror or exc}"
+            ) from None
+    try:
+        context = ssl.create_default_context(cafile=mqtt.ca_file or None)
+    except (ssl.SSLError, ValueError) as exc:
+        raise ConfigError(
+            "mqtt.ca_file", mqtt.ca_file, f"not a PEM CA certificate file: {exc}"
+        ) from None
+    if mqtt.certfile:
+        try:  # an encrypted key is refused, not prompted for
+            context.load_cert_chain(mqtt.certfile, mqtt.keyfile or None, password=lambda: b"")
+        except (ssl.SSLError, ValueError) as exc:
+            key = "keyfile" if mqtt.keyfile else "certfile"
+            raise ConfigError(
+                f"mqtt.{key}",
+                getattr(mqtt, key),
+                f"cannot load the client certificate and its (unencrypted) key: {exc}",
+            ) from None
 
 
 _SCHEMA["mqtt"] = {
@@ -312,6 +381,11 @@ _SCHEMA["mqtt"] = {
     "password": _string(max_len=1024),
     "client_id": _string(max_len=256),
     "keepalive": _number(5, 3600, integer=True),
+    "tls": _boolean,
+    "ca_file": _string(max_len=4096),
+    "certfile": _string(max_len=4096),
+    "keyfile": _string(max_len=4096),
+    "tls_insecure": _boolean,
     "topic": _mqtt_topic_part(empty=False),
     "devicename": _mqtt_topic_part(empty=True),
     "topic_structure": _string(choices=("per-plugin", "per-metric")),
@@ -320,6 +394,12 @@ _SCHEMA["mqtt"] = {
     "plugins": _plugin_list,
     "exclude": _plugin_list,
     "queue_size": _number(1, 1_000_000, integer=True),
+    "homeassistant": _subtable,
+}
+_SCHEMA["mqtt.homeassistant"] = {
+    "enabled": _boolean,
+    "prefix": _mqtt_topic_part(empty=False),
+    "status_topic": _mqtt_topic_part(empty=True),
 }
 
 
@@ -382,6 +462,9 @@ def _merge_section(key_prefix: str, schema: Mapping[str, Check], base: Any, raw:
         if key not in schema:
             known = ", ".join(sorted(schema))
             raise ConfigError(full, value, f"unknown key (known keys: {known})")
+        if schema[key] is _subtable:
+            changes[key] = _merge_section(full, _SCHEMA[full], getattr(base, key), value)
+            continue
         changes[key] = schema[key](full, value)
     return dataclasses.replace(base, **changes)
 
@@ -411,6 +494,7 @@ def from_mapping(raw: Mapping[str, Any], base: Config | None = None) -> Config:
         )
     if mqtt.enabled and not mqtt.host:
         raise ConfigError("mqtt.host", mqtt.host, "must name the broker when mqtt.enabled")
+    _check_mqtt_tls(mqtt)
     return dataclasses.replace(
         config, global_=global_, api=api, alert=alert, mqtt=mqtt, plugins=plugins
     )
@@ -442,9 +526,16 @@ def load(path: str | Path | None = None, overrides: Mapping[str, Any] | None = N
 def to_toml(config: Config, *, redact: bool = True) -> str:
     """The effective configuration as TOML (what ``statbus check-config`` prints)."""
     lines: list[str] = []
-    for section, body in config.as_dict(redact=redact).items():
+    sections = list(config.as_dict(redact=redact).items())
+    while sections:
+        section, body = sections.pop(0)
         lines.append(f"[{section}]")
+        # sub-tables ([mqtt.homeassistant]) follow their parent's plain keys
+        subs = [(f"{section}.{k}", v) for k, v in body.items() if isinstance(v, dict)]
+        sections[:0] = subs
         for key, value in body.items():
+            if isinstance(value, dict):
+                continue
             if value is None:
                 lines.append(f"# {key} is unset")
                 continue

@@ -37,12 +37,18 @@ from pipeline.events import AlertEvent, StatEvent
 from pipeline.samplers.runner import STATS_TOPIC
 from pipeline.stages.alerts import ALERTS_TOPIC
 from sinks.mqtt_client import WINDOW, ConnectError, Connection, Settings, default_hostname
+from sinks.mqtt_discovery import FIELDS, Discovery, Tracker
 from sinks.mqtt_layout import Layout
 
 log = logging.getLogger(__name__)
 
 #: on shutdown: remaining transitions, ``offline`` and DISCONNECT within this many seconds
 SHUTDOWN_TIMEOUT = 2.0
+#: discovery again this long (jittered) after Home Assistant's birth message
+BIRTH_DELAY = (1.0, 5.0)
+#: the latest state again this long after discovery configs (Home Assistant subscribes
+#: to an entity's state topic only once it has processed its config)
+STATE_DELAY = 1.0
 _STAT_TAG = codec.tag_of(StatEvent)
 
 
@@ -56,6 +62,8 @@ class _Sent:
     retain: bool
     #: order of an alert transition; ``None`` for stats and availability
     seq: int | None = None
+    #: a Home Assistant discovery config (``b""``: a deletion)
+    discovery: bool = False
 
 
 class MqttSink:
@@ -77,6 +85,11 @@ class MqttSink:
             username=mqtt.username,
             password=mqtt.password,
             will=(self.layout.availability, "offline"),
+            tls=mqtt.tls,
+            ca_file=mqtt.ca_file,
+            certfile=mqtt.certfile,
+            keyfile=mqtt.keyfile,
+            tls_insecure=mqtt.tls_insecure,
         )
         self._qos, self._retain, self._queue_size = mqtt.qos, mqtt.retain, mqtt.queue_size
         self._retry_initial = config.global_.retry_initial
@@ -97,6 +110,23 @@ class MqttSink:
         #: alert transitions lost to a full queue
         self.dropped = 0
         self.last_error: str | None = None
+        #: Home Assistant discovery (``[mqtt.homeassistant]``), ``None`` when disabled
+        self.discovery: Tracker | None = None
+        if mqtt.homeassistant.enabled:
+            ha = mqtt.homeassistant
+            expire = {p: config.refresh_of(p) for p in FIELDS if p in config.plugins}
+            self.discovery = Tracker(
+                Discovery(
+                    self.layout,
+                    prefix=ha.prefix,
+                    device=device,
+                    status_topic=ha.status_topic,
+                    expire_after=expire,
+                    alerts=not config.alert.disable,
+                )
+            )
+        self._birth = trio.Event()
+        self._restate_wanted = trio.Event()
 
     # -- counters ---------------------------------------------------------------------
 
@@ -159,10 +189,18 @@ class MqttSink:
                 event: StatEvent = codec.decode(raw)
                 if plugin == "alert":  # the events list: retained, QoS 1
                     payload = orjson.dumps(event.data, option=orjson.OPT_NON_STR_KEYS)
-                    self._latest[self.layout.alert] = (payload, 1, True)
+                    messages = [(self.layout.alert, payload, 1, True)]
                 else:
-                    for topic, payload in self.layout.messages(plugin, event.data):
-                        self._latest[topic] = (payload, self._qos, self._retain)
+                    messages = [
+                        (topic, payload, self._qos, self._retain)
+                        for topic, payload in self.layout.messages(plugin, event.data)
+                    ]
+                for topic, payload, qos, retain in messages:
+                    self._latest[topic] = (payload, qos, retain)
+                if self.discovery is not None and self.discovery.sample(
+                    plugin, event.data, messages
+                ):
+                    self._restate_wanted.set()
             except (codec.CodecError, TypeError, ValueError):
                 log.exception("mqtt: dropping a stats event it cannot translate")
                 continue
@@ -198,7 +236,8 @@ class MqttSink:
             except ConnectError as exc:
                 self.last_error = str(exc)
                 if not failing:
-                    log.warning(
+                    # refused (bad credentials, client id): an error someone must fix
+                    (log.error if exc.refused else log.warning)(
                         "mqtt: cannot connect to %s (%s); retrying with backoff up to %g s",
                         where,
                         exc,
@@ -241,10 +280,16 @@ class MqttSink:
                 self.connects += 1
                 log.info("mqtt: connected to %s:%d", self.settings.host, self.settings.port)
                 self._send(conn, _Sent(self.layout.availability, b"online", 1, True))
+                if self.discovery is not None:
+                    self._start_discovery(conn, nursery)
                 while True:
                     self._kick = trio.Event()
                     self._pump(conn)
                     await self._kick.wait()
+        if error is None and self.state != "connected":
+            # lost before its CONNACK (a TLS alert, a broker closing on us): run_io
+            # cancelled the wait, and this is a failed attempt, not a lost connection
+            error = conn.connect_error()
         if error is not None:
             raise error
         # the connection dropped: what paho held unacknowledged goes back to the buffers
@@ -266,6 +311,14 @@ class MqttSink:
                 if not self._send(conn, _Sent(self.layout.events, payload, 1, False, seq)):
                     self._events.appendleft((seq, payload))
                     return
+            elif self.discovery is not None and self.discovery.pending and not events_only:
+                pending = self.discovery.pending
+                topic = next(iter(pending))
+                payload = pending.pop(topic)
+                if not self._send(conn, _Sent(topic, payload, 1, True, discovery=True)):
+                    pending.setdefault(topic, payload)
+                    return
+                self.discovery.sent(topic, payload)
             elif self._latest and not events_only:
                 topic = next(iter(self._latest))
                 payload, qos, retain = self._latest.pop(topic)
@@ -276,7 +329,10 @@ class MqttSink:
                 return
 
     def _acked(self, mid: int) -> None:
-        if self._unacked.pop(mid, None) is not None:
+        msg = self._unacked.pop(mid, None)
+        if msg is not None:
+            if msg.discovery and self.discovery is not None:
+                self.discovery.acknowledged(msg.topic, msg.payload)
             self.published += 1
             self._kick.set()
 
@@ -289,8 +345,56 @@ class MqttSink:
             self._events.appendleft((msg.seq or 0, msg.payload))
         self._trim_events()
         for msg in sent.values():
-            if msg.seq is None and msg.topic != self.layout.availability:
+            # (discovery is announced again in full on the next connect)
+            if msg.seq is None and not msg.discovery and msg.topic != self.layout.availability:
                 self._latest.setdefault(msg.topic, (msg.payload, msg.qos, msg.retain))
+
+    # -- Home Assistant discovery (sinks/mqtt_discovery.py) -----------------------------
+
+    def _start_discovery(self, conn: Connection, nursery: trio.Nursery) -> None:
+        """On every connect: listen for Home Assistant's birth (subscriptions do not
+        outlive a connection), announce every entity, then the state."""
+        assert self.discovery is not None
+        conn.on_message = self._status_message
+        conn.subscribe(list(self.discovery.discovery.status_topics))
+        # Home Assistant keeps its states across a broker reconnect: only entities new
+        # since the last announcement get their state again (see _restate)
+        self.discovery.announce(restate=False)
+        self._birth = trio.Event()
+        self._restate_wanted.set()
+        nursery.start_soon(self._announce_after_birth)
+        nursery.start_soon(self._restate)
+
+    def _status_message(self, topic: str, payload: bytes) -> None:
+        assert self.discovery is not None
+        if self.discovery.discovery.is_birth(topic, payload):
+            log.debug("mqtt: Home Assistant is online (%s)", topic)
+            self._birth.set()
+        else:
+            log.debug("mqtt: ignoring %r on %s", payload[:64], topic)
+
+    async def _announce_after_birth(self) -> None:
+        assert self.discovery is not None
+        while True:
+            await self._birth.wait()
+            await trio.sleep(random.uniform(*BIRTH_DELAY))
+            self._birth = trio.Event()  # births while waiting: one announcement
+            log.info("mqtt: Home Assistant came online: announcing discovery again")
+            self.discovery.announce(restate=True)
+            self._restate_wanted.set()
+            self._kick.set()
+
+    async def _restate(self) -> None:
+        """The latest state, a moment after new configs, so that new entities show
+        their values without waiting for their plugin's next sample."""
+        assert self.discovery is not None
+        while True:
+            await self._restate_wanted.wait()
+            self._restate_wanted = trio.Event()
+            await trio.sleep(STATE_DELAY)
+            for topic, payload, qos, retain in self.discovery.take_restate():
+                self._latest.setdefault(topic, (payload, qos, retain))
+            self._kick.set()
 
     async def _goodbye(self) -> None:
         """Shutdown: send the remaining transitions, ``offline`` (retained), DISCONNECT.

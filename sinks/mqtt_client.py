@@ -10,15 +10,19 @@ The one blocking step paho has is the TCP connect inside ``reconnect()`` (name l
 and ``socket.create_connection``).  It runs in a worker thread, under a trio timeout and
 ``abandon_on_cancel=True``, with a private limiter of two threads so that a hanging name
 lookup cannot pile threads up.  Nothing else touches the client while that thread runs,
-and an abandoned attempt's client is simply dropped.  A fresh client is made for every
-connection, so no paho state (its unbounded queue of unacknowledged messages) outlives
-a connection: what must survive a disconnect is kept by the sink, in bounded buffers.
+and an abandoned attempt's client is simply dropped.  With TLS the handshake happens
+there too (paho does it inside ``reconnect()``), as does the reading of the certificate
+files, so a renewed certificate is picked up at the next connection.  A fresh client is
+made for every connection, so no paho state (its unbounded queue of unacknowledged
+messages) outlives a connection: what must survive a disconnect is kept by the sink, in
+bounded buffers.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +32,7 @@ import trio
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 log = logging.getLogger(__name__)
+_paho_log = logging.getLogger(f"{__name__}.paho")
 
 #: seconds allowed for the TCP connect and, separately, for the broker's CONNACK
 CONNECT_TIMEOUT = 10.0
@@ -38,7 +43,12 @@ WINDOW = 64
 
 
 class ConnectError(Exception):
-    """A connection attempt failed (unreachable, refused, timed out)."""
+    """A connection attempt failed (unreachable, refused, timed out).  ``refused``: the
+    broker answered and said no (bad user name or password, client id refused)."""
+
+    def __init__(self, why: str, *, refused: bool = False) -> None:
+        super().__init__(why)
+        self.refused = refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +62,26 @@ class Settings:
     #: the will: ``(topic, payload)``, published retained at QoS 1 by the broker when
     #: the connection ends without a DISCONNECT
     will: tuple[str, str]
+    #: TLS (``[mqtt]`` tls, ca_file, certfile, keyfile, tls_insecure)
+    tls: bool = False
+    ca_file: str = ""
+    certfile: str = ""
+    keyfile: str = ""
+    tls_insecure: bool = False
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext:
+    """A client context: the broker's chain checked against ``ca_file`` (else the
+    system's CAs) and, unless ``tls_insecure``, its host name; TLS 1.2 at least.
+    Reads files: call it off the trio thread."""
+    context = ssl.create_default_context(cafile=settings.ca_file or None)
+    context.sslsocket_class = _SSLSocket
+    if settings.certfile:
+        # an encrypted key fails here instead of prompting on the terminal
+        context.load_cert_chain(settings.certfile, settings.keyfile or None, password=lambda: b"")
+    if settings.tls_insecure:
+        context.check_hostname = False
+    return context
 
 
 class Connection:
@@ -71,8 +101,11 @@ class Connection:
         self.closed = trio.Event()
         self.refused: str | None = None
         self.lost: str | None = None
+        #: called with ``(topic, payload)`` for each message of a :meth:`subscribe`d topic
+        self.on_message: Callable[[str, bytes], None] | None = None
         client.on_connect = self._handle_connect
         client.on_publish = self._handle_publish
+        client.on_message = self._handle_message
         client.on_socket_close = self._handle_socket_close
         # With a register-write callback set, paho never writes from inside publish();
         # every write happens in ``run_io`` once the socket is writable.
@@ -90,7 +123,9 @@ class Connection:
             clean_session=True,
             protocol=paho.MQTTv311,
         )
-        client.enable_logger(logging.getLogger(f"{__name__}.paho"))
+        # paho's messages ("failed to receive on socket", at ERROR) at debug: the sink
+        # logs each state change once, not once per attempt
+        client.on_log = lambda c, u, level, text: _paho_log.debug("%s", text)
         client.will_set(settings.will[0], settings.will[1], qos=1, retain=True)
         if settings.username:
             client.username_pw_set(settings.username, settings.password or None)
@@ -100,11 +135,11 @@ class Connection:
         try:
             with trio.fail_after(CONNECT_TIMEOUT + 1):
                 rc = await trio.to_thread.run_sync(
-                    client.reconnect, abandon_on_cancel=True, limiter=limiter
+                    _reconnect, client, settings, abandon_on_cancel=True, limiter=limiter
                 )
         except trio.TooSlowError:
             raise ConnectError("timed out connecting") from None
-        except (OSError, ValueError) as exc:  # refused, unreachable, name lookup, ...
+        except (OSError, ValueError) as exc:  # refused, unreachable, name lookup, TLS, ...
             raise ConnectError(str(exc) or type(exc).__name__) from exc
         if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or client.socket() is None:
             client.on_socket_close = None
@@ -125,6 +160,10 @@ class Connection:
         self, client: Any, userdata: Any, mid: int, reason: Any, props: Any
     ) -> None:
         self._on_ack(mid)
+
+    def _handle_message(self, client: Any, userdata: Any, message: paho.MQTTMessage) -> None:
+        if self.on_message is not None:
+            self.on_message(message.topic, bytes(message.payload))
 
     def _handle_socket_close(self, client: Any, userdata: Any, sock: Any) -> None:
         # Wake any task waiting on this socket before paho closes it (trio requires it).
@@ -150,10 +189,14 @@ class Connection:
         times out or the connection drops first (``run_io`` must be running)."""
         with trio.move_on_after(CONNECT_TIMEOUT):
             await _first(self._connack.wait, self.closed.wait)
+        if self.refused is not None or not self._connack.is_set():
+            raise self.connect_error()
+
+    def connect_error(self) -> ConnectError:
+        """Why this connection ended before the broker accepted it."""
         if self.refused is not None:
-            raise ConnectError(f"refused by the broker: {self.refused}")
-        if not self._connack.is_set():
-            raise ConnectError(self.lost or "no answer to CONNECT")
+            return ConnectError(f"refused by the broker: {self.refused}", refused=True)
+        return ConnectError(self.lost or "no answer to CONNECT")
 
     def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> int | None:
         """Hand one message to paho; its ``mid``, or ``None`` if the connection is gone."""
@@ -164,6 +207,15 @@ class Connection:
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_AGAIN):
             return None
         return info.mid
+
+    def subscribe(self, topics: list[str], qos: int = 0) -> bool:
+        """Queue a SUBSCRIBE (``run_io`` sends it; messages go to :attr:`on_message`).
+        Subscriptions last as long as this connection: subscribe on every connect."""
+        if self.closed.is_set() or not topics:
+            return False
+        rc, _ = self._client.subscribe([(t, qos) for t in topics])
+        self._write_wanted.set()
+        return rc in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_AGAIN)
 
     def disconnect(self) -> None:
         """Queue a DISCONNECT (the broker then discards the will); ``run_io`` sends it."""
@@ -203,6 +255,13 @@ class Connection:
             except trio.ClosedResourceError:
                 return self._fail(scope, "connection closed")
             rc = self._client.loop_read()
+            # TLS: what paho did not read of a record waits decrypted inside the SSL
+            # object, where wait_readable cannot see it: read until none is left
+            while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and _pending(self._sock):
+                await trio.lowlevel.checkpoint()
+                if self.closed.is_set():
+                    break
+                rc = self._client.loop_read()
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or self.closed.is_set():
                 return self._fail(scope, _why(rc, "connection lost"))
             self._write_wanted.set()  # answers (PUBREL, PINGRESP) may be queued
@@ -230,6 +289,33 @@ class Connection:
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or self.closed.is_set():
                 return self._fail(scope, _why(rc, "keep-alive timed out"))
             self._write_wanted.set()
+
+
+class _SSLSocket(ssl.SSLSocket):
+    """Closes itself when its handshake fails: paho then drops it without closing it."""
+
+    def do_handshake(self, block: bool = False) -> None:
+        try:
+            super().do_handshake(block)
+        except BaseException:
+            self.close()
+            raise
+
+
+def _reconnect(client: paho.Client, settings: Settings) -> MQTTErrorCode:
+    """In the worker thread: TLS set-up, then paho's blocking connect (and handshake)."""
+    if settings.tls:
+        client.tls_set_context(tls_context(settings))
+        client.tls_insecure_set(settings.tls_insecure)
+    return client.reconnect()
+
+
+def _pending(sock: Any) -> int:
+    """Bytes already decrypted and buffered in an SSL socket (0 for a plain one)."""
+    pending = getattr(sock, "pending", None)
+    if pending is None or sock.fileno() < 0:
+        return 0
+    return int(pending())
 
 
 def _why(rc: MQTTErrorCode, default: str) -> str:

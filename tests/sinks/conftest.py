@@ -47,12 +47,17 @@ class Broker:
     folder: Path
     port: int = field(default_factory=free_port)
     persistent: bool = False
+    #: more lines, right after the listener's (so that per-listener options such as
+    #: ``certfile`` apply to it); an ``allow_anonymous`` line replaces the default one
+    extra_conf: list[str] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         assert self.proc is None or self.proc.poll() is not None, "already running"
         conf = self.folder / "mosquitto.conf"
-        lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true"]
+        lines = [f"listener {self.port} 127.0.0.1", *self.extra_conf]
+        if not any(line.startswith("allow_anonymous") for line in self.extra_conf):
+            lines += ["allow_anonymous true"]
         if self.persistent:
             # as root mosquitto drops to the "mosquitto" user, which cannot write here
             lines += [f"user {getpass.getuser()}"]

@@ -39,7 +39,8 @@ async def test_statbus_publishes_real_samples_and_availability(
             assert b"online" in sub.payloads("glances/e2e/availability")
             assert "glances/e2e/processlist" not in {m.topic for m in got}
             # the sink's state is visible through the API
-            mqtt = httpx.get(f"{live.base}/pipeline", timeout=5).json()["sinks"]["mqtt"]
+            async with httpx.AsyncClient(timeout=5) as client:
+                mqtt = (await client.get(f"{live.base}/pipeline")).json()["sinks"]["mqtt"]
             assert mqtt["state"] == "connected" and mqtt["published"] > 0
             assert mqtt["broker"] == f"127.0.0.1:{broker.port}" and mqtt["dropped"] == 0
         finally:

@@ -53,7 +53,10 @@ def test_mqtt_section_round_trips_with_the_password_redacted() -> None:
         ({"queue_size": 0}, "mqtt.queue_size = 0: must be between 1"),
         ({"port": 0}, "mqtt.port = 0: must be between 1 and 65535"),
         ({"enabled": True, "host": ""}, "mqtt.host = '': must name the broker"),
-        ({"tls": True}, "mqtt.tls = True: unknown key"),
+        ({"tls": "yes"}, "mqtt.tls = 'yes': must be true or false"),
+        ({"tls": True, "keyfile": "k.pem"}, "mqtt.keyfile = 'k.pem': needs mqtt.certfile"),
+        ({"ca_file": "ca.pem"}, "mqtt.ca_file = 'ca.pem': is used only with mqtt.tls = true"),
+        ({"bogus": 1}, "mqtt.bogus = 1: unknown key"),
     ],
 )
 def test_bad_mqtt_keys(raw: dict[str, Any], needle: str) -> None:
