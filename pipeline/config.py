@@ -136,6 +136,31 @@ class PluginConfig:
     logs: Mapping[str, bool] = field(default_factory=dict)
 
 
+WEBHOOK_FORMATS = ("statbus", "alertmanager")
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookConfig:
+    """One ``[[webhooks]]`` entry: a receiver of alert transitions (``docs/webhooks.md``)."""
+
+    url: str
+    #: counters, logs and the Alertmanager ``receiver``; "" means ``webhook<N>``
+    name: str = ""
+    format: str = "statbus"
+    #: HMAC-SHA256 key of the ``X-Statbus-Signature`` header; "" sends no signature
+    secret: str = ""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    timeout: float = 5.0
+    min_state: str = "WARNING"
+    send_resolved: bool = True
+    #: re-notify an ongoing event this often (seconds); 0 is off
+    repeat_interval: float = 0.0
+    max_attempts: int = 5
+    backoff_initial: float = 1.0
+    backoff_max: float = 60.0
+    queue_size: int = 100
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     global_: GlobalConfig = field(default_factory=GlobalConfig)
@@ -145,6 +170,7 @@ class Config:
     plugins: Mapping[str, PluginConfig] = field(
         default_factory=lambda: {name: PluginConfig() for name in SAMPLED}
     )
+    webhooks: tuple[WebhookConfig, ...] = ()
     source: str | None = None
 
     def refresh_of(self, plugin: str) -> float:
@@ -474,8 +500,11 @@ def from_mapping(raw: Mapping[str, Any], base: Config | None = None) -> Config:
     config = base or Config()
     global_, api, alert, mqtt = config.global_, config.api, config.alert, config.mqtt
     plugins = dict(config.plugins)
+    webhooks = config.webhooks
     for section, body in raw.items():
-        if section == "global":
+        if section == "webhooks":  # [[webhooks]]: replaces the whole list
+            webhooks = _webhooks(body)
+        elif section == "global":
             global_ = _merge_section("global", _SCHEMA["global"], global_, body)
         elif section == "api":
             api = _merge_section("api", _SCHEMA["api"], api, body)
@@ -486,7 +515,7 @@ def from_mapping(raw: Mapping[str, Any], base: Config | None = None) -> Config:
         elif section in SAMPLED:
             plugins[section] = _merge_plugin(section, plugins[section], body)
         else:
-            known = ", ".join(["global", "api", "alert", "mqtt", *sorted(SAMPLED)])
+            known = ", ".join(["global", "api", "alert", "mqtt", "webhooks", *sorted(SAMPLED)])
             raise ConfigError(section, body, f"unknown section (known sections: {known})")
     if global_.retry_max < global_.retry_initial:
         raise ConfigError(
@@ -496,8 +525,123 @@ def from_mapping(raw: Mapping[str, Any], base: Config | None = None) -> Config:
         raise ConfigError("mqtt.host", mqtt.host, "must name the broker when mqtt.enabled")
     _check_mqtt_tls(mqtt)
     return dataclasses.replace(
-        config, global_=global_, api=api, alert=alert, mqtt=mqtt, plugins=plugins
+        config,
+        global_=global_,
+        api=api,
+        alert=alert,
+        mqtt=mqtt,
+        plugins=plugins,
+        webhooks=webhooks,
     )
+
+
+# --- [[webhooks]] ---------------------------------------------------------------------
+
+_WEBHOOK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+#: header names (RFC 9110 tokens) statbus sets itself and a config may not override
+_WEBHOOK_OWN_HEADERS = frozenset(
+    {"content-type", "content-length", "host", "x-statbus-signature", "x-statbus-delivery"}
+)
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def _webhook_url(key: str, value: Any) -> Any:
+    from urllib.parse import urlsplit
+
+    value = _string(max_len=4096)(key, value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 -- raises ValueError on a bad port
+    except ValueError as exc:
+        raise ConfigError(key, value, f"not a valid URL: {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        raise ConfigError(key, value, "must be an http:// or https:// URL")
+    if not parts.hostname:
+        raise ConfigError(key, value, "must name a host")
+    if any(c.isspace() for c in value):
+        raise ConfigError(key, value, "must not contain white space")
+    return value
+
+
+def _webhook_name(key: str, value: Any) -> Any:
+    value = _string(max_len=64)(key, value)
+    if not _WEBHOOK_NAME.fullmatch(value):
+        raise ConfigError(key, value, "must be 1-64 letters, digits, '.', '_' or '-'")
+    return value
+
+
+def _webhook_headers(key: str, value: Any) -> Any:
+    if not isinstance(value, dict):
+        raise ConfigError(key, value, "must be a table of strings")
+    for name, header in value.items():
+        if not _HEADER_NAME.fullmatch(name):
+            raise ConfigError(f"{key}.{name}", header, "not a valid HTTP header name")
+        if name.lower() in _WEBHOOK_OWN_HEADERS:
+            raise ConfigError(f"{key}.{name}", header, "is set by statbus itself")
+        if not isinstance(header, str) or any(c in header for c in "\r\n\x00"):
+            raise ConfigError(f"{key}.{name}", header, "must be a string on one line")
+    return dict(value)
+
+
+_WEBHOOK_SCHEMA: dict[str, Check] = {
+    "url": _webhook_url,
+    "name": _webhook_name,
+    "format": _string(choices=WEBHOOK_FORMATS),
+    "secret": _string(max_len=1024),
+    "headers": _webhook_headers,
+    "timeout": _number(0.1, 300),
+    "min_state": _string(choices=("WARNING", "CRITICAL")),
+    "send_resolved": _boolean,
+    "repeat_interval": _number(0, 30 * 86400),
+    "max_attempts": _number(1, 100, integer=True),
+    "backoff_initial": _number(0.01, 3600),
+    "backoff_max": _number(0.01, 86400),
+    "queue_size": _number(1, 100_000, integer=True),
+}
+
+
+def _webhooks(raw: Any) -> tuple[WebhookConfig, ...]:
+    """``[[webhooks]]``: an array of tables, each checked like a section."""
+    if not isinstance(raw, list):
+        raise ConfigError("webhooks", raw, "must be an array of tables ([[webhooks]])")
+    out: list[WebhookConfig] = []
+    for i, entry in enumerate(raw):
+        prefix = f"webhooks[{i}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(prefix, entry, "must be a table")
+        if "url" not in entry:
+            raise ConfigError(f"{prefix}.url", None, "is required")
+        hook: WebhookConfig = _merge_section(prefix, _WEBHOOK_SCHEMA, WebhookConfig(url=""), entry)
+        if not hook.name:
+            hook = dataclasses.replace(hook, name=f"webhook{i + 1}")
+        if hook.backoff_max < hook.backoff_initial:
+            raise ConfigError(
+                f"{prefix}.backoff_max", hook.backoff_max, "must not be below backoff_initial"
+            )
+        if any(other.name == hook.name for other in out):
+            raise ConfigError(f"{prefix}.name", hook.name, "is used by another webhook")
+        out.append(hook)
+    return tuple(out)
+
+
+def _webhooks_toml(hooks: tuple[WebhookConfig, ...], redact: bool) -> list[str]:
+    lines: list[str] = []
+    for hook in hooks:
+        lines.append("[[webhooks]]")
+        for f in dataclasses.fields(hook):
+            value = getattr(hook, f.name)
+            if f.name == "secret" and redact and value:
+                value = REDACTED
+            if f.name == "headers":  # an inline table; values may be credentials
+                items = ", ".join(
+                    f"{_toml_value(k)} = {_toml_value(REDACTED if redact else v)}"
+                    for k, v in value.items()
+                )
+                lines.append(f"headers = {{{items}}}" if items else "headers = {}")
+                continue
+            lines.append(f"{f.name} = {_toml_value(value)}")
+        lines.append("")
+    return lines
 
 
 def load(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> Config:
@@ -542,6 +686,7 @@ def to_toml(config: Config, *, redact: bool = True) -> str:
             name = key if _BARE_KEY.fullmatch(key) else _toml_value(key)
             lines.append(f"{name} = {_toml_value(value)}")
         lines.append("")
+    lines += _webhooks_toml(config.webhooks, redact)
     return "\n".join(lines)
 
 

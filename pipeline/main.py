@@ -87,6 +87,7 @@ async def serve(
     # The composition root is the one module of pipeline/ that may import api/ and sinks/.
     from api import ApiHandles, create_app
     from sinks.mqtt import MqttSink
+    from sinks.webhooks import WebhookSink
 
     bus = Bus()
     options = RuntimeOptions()
@@ -94,6 +95,7 @@ async def serve(
     thresholds = ThresholdStage(bus, config, config.enabled_plugins())
     history = HistoryStage(bus, config, config.enabled_plugins())
     mqtt = MqttSink(bus, config) if config.mqtt.enabled else None
+    webhooks = WebhookSink(bus, config) if config.webhooks else None
     alerts = None if config.alert.disable else AlertStage(bus, config, data_dir(config))
     runner = SamplerRunner(bus, config, all_samplers() if specs is None else specs, options=options)
     running = Running(bus, state, runner, shutdown=trio.Event() if shutdown is None else shutdown)
@@ -114,7 +116,11 @@ async def serve(
                 history=history,
                 runner=runner,
                 bus=bus,
-                sinks={"mqtt": mqtt.as_dict} if mqtt is not None else {},
+                sinks={
+                    name: sink.as_dict
+                    for name, sink in (("mqtt", mqtt), ("webhooks", webhooks))
+                    if sink is not None
+                },
             )
         )
         try:
@@ -138,6 +144,8 @@ async def serve(
         await nursery.start(history.run)
         if mqtt is not None:
             await nursery.start(mqtt.run)
+        if webhooks is not None:
+            await nursery.start(webhooks.run)
         await nursery.start(runner.run)
         # Serve complete data from the first request on, but never wait on a hung
         # sampler, nor past a shutdown request.

@@ -23,9 +23,7 @@ API never edits the list itself.
 from __future__ import annotations
 
 import logging
-import os
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +37,7 @@ from pipeline import codec
 from pipeline.bus import Bus, Policy
 from pipeline.config import Config
 from pipeline.events import AlertEvent, StatEvent, ViewsEvent
+from pipeline.persist import write_atomically as _write_atomically
 from pipeline.samplers.runner import STATS_TOPIC
 from pipeline.stages.thresholds import VIEWS_TOPIC
 
@@ -459,18 +458,3 @@ class AlertStage:
                 event.end = ended if ended is not None else float(event.begin)
         self.events.events = events
         log.info("alerts: loaded %d events from %s", len(events), self._path)
-
-
-def _write_atomically(path: Path, body: bytes) -> None:
-    """Write ``body`` to ``path`` so that a crash leaves the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A name of its own: an abandoned (hung) earlier write may still hold its file.
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(body)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
