@@ -136,16 +136,18 @@ async def serve(
     async with trio.open_nursery() as nursery:
         if handle_signals:
             nursery.start_soon(_wait_for_signal, running.shutdown)
-        # Every subscriber is in place before the first sample is published.
+        # Every subscriber is in place before anything is published: the sinks before
+        # the alert stage (it publishes its loaded list at once), every stage before
+        # the first sample.
         await nursery.start(state.run)
-        if alerts is not None:
-            await nursery.start(alerts.run)
-        await nursery.start(thresholds.run)
-        await nursery.start(history.run)
         if mqtt is not None:
             await nursery.start(mqtt.run)
         if webhooks is not None:
             await nursery.start(webhooks.run)
+        if alerts is not None:
+            await nursery.start(alerts.run)
+        await nursery.start(thresholds.run)
+        await nursery.start(history.run)
         await nursery.start(runner.run)
         # Serve complete data from the first request on, but never wait on a hung
         # sampler, nor past a shutdown request.

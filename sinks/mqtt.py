@@ -49,6 +49,13 @@ BIRTH_DELAY = (1.0, 5.0)
 #: the latest state again this long after discovery configs (Home Assistant subscribes
 #: to an entity's state topic only once it has processed its config)
 STATE_DELAY = 1.0
+#: a connection must have lasted this long for a drop to reset the reconnect backoff
+#: (a connection the broker closes at once, e.g. another client with the same id, would
+#: otherwise make the sink reconnect every second)
+STABLE_AFTER = 30.0
+#: a message in flight when this many connections in a row dropped is given up (the
+#: broker rejects it, e.g. it is over the broker's max_packet_size)
+MAX_DROPS_IN_FLIGHT = 3
 _STAT_TAG = codec.tag_of(StatEvent)
 
 
@@ -97,6 +104,11 @@ class MqttSink:
         self._events: deque[tuple[int, bytes]] = deque()  # (seq, payload), oldest first
         self._event_seq = 0
         self._latest: dict[str, tuple[bytes, int, bool]] = {}  # topic → (payload, qos, retain)
+        self._topics_of: dict[str, set[str]] = {}  # plugin → topics of its last sample
+        self._alert_list: bytes | None = None  # the latest events list, sent on every connect
+        self._drops: dict[str | int, int] = {}  # topic or transition seq → drops in flight
+        self._rejected: set[str] = set()  # topics the broker rejects: not published any more
+        self._connected_at: float | None = None
         self._unacked: dict[int, _Sent] = {}  # mid → message
         self._kick = trio.Event()
         self._conn: Connection | None = None
@@ -189,14 +201,22 @@ class MqttSink:
                 event: StatEvent = codec.decode(raw)
                 if plugin == "alert":  # the events list: retained, QoS 1
                     payload = orjson.dumps(event.data, option=orjson.OPT_NON_STR_KEYS)
+                    self._alert_list = payload
                     messages = [(self.layout.alert, payload, 1, True)]
                 else:
                     messages = [
                         (topic, payload, self._qos, self._retain)
                         for topic, payload in self.layout.messages(plugin, event.data)
                     ]
+                # Only this sample's topics wait: those of vanished items (a veth gone
+                # while the broker is away) are dropped, so nothing piles up.
+                topics = {m[0] for m in messages}
+                for gone in self._topics_of.get(plugin, set()) - topics:
+                    self._latest.pop(gone, None)
+                self._topics_of[plugin] = topics
                 for topic, payload, qos, retain in messages:
-                    self._latest[topic] = (payload, qos, retain)
+                    if topic not in self._rejected:
+                        self._latest[topic] = (payload, qos, retain)
                 if self.discovery is not None and self.discovery.sample(
                     plugin, event.data, messages
                 ):
@@ -227,6 +247,7 @@ class MqttSink:
     async def _connect_forever(self) -> None:
         delay = self._retry_initial
         failing = False  # a failure is logged once, until the next success
+        flapping = False  # connections dropping soon after they are made: logged once
         where = f"{self.settings.host}:{self.settings.port}"
         while True:
             self.state = "connecting"
@@ -253,11 +274,25 @@ class MqttSink:
                     self._conn.abort()
                 self._requeue()
             else:  # it was connected, and the connection dropped
-                delay, failing = self._retry_initial, False
+                failing = False
                 self.last_error = self._conn.lost if self._conn else None
-                log.warning(
-                    "mqtt: connection to %s lost (%s); reconnecting", where, self.last_error
-                )
+                lasted = trio.current_time() - (self._connected_at or trio.current_time())
+                if lasted >= STABLE_AFTER:
+                    delay, flapping = self._retry_initial, False
+                    log.warning(
+                        "mqtt: connection to %s lost (%s); reconnecting", where, self.last_error
+                    )
+                elif not flapping:
+                    flapping = True
+                    log.warning(
+                        "mqtt: connection to %s lost %.1f s after it was made (%s); "
+                        "reconnecting with backoff (another client with the same client_id?)",
+                        where,
+                        lasted,
+                        self.last_error,
+                    )
+                else:
+                    log.debug("mqtt: connection to %s lost again (%s)", where, self.last_error)
             finally:
                 if self._conn is not None and not self._conn.connected:
                     self._conn.abort()
@@ -278,8 +313,11 @@ class MqttSink:
             else:
                 self.state = "connected"
                 self.connects += 1
+                self._connected_at = trio.current_time()
                 log.info("mqtt: connected to %s:%d", self.settings.host, self.settings.port)
                 self._send(conn, _Sent(self.layout.availability, b"online", 1, True))
+                if self._alert_list is not None:  # retained: a restarted broker lost it
+                    self._latest[self.layout.alert] = (self._alert_list, 1, True)
                 if self.discovery is not None:
                     self._start_discovery(conn, nursery)
                 while True:
@@ -331,6 +369,7 @@ class MqttSink:
     def _acked(self, mid: int) -> None:
         msg = self._unacked.pop(mid, None)
         if msg is not None:
+            self._drops.pop(msg.seq if msg.seq is not None else msg.topic, None)
             if msg.discovery and self.discovery is not None:
                 self.discovery.acknowledged(msg.topic, msg.payload)
             self.published += 1
@@ -340,14 +379,37 @@ class MqttSink:
         """Unacknowledged transitions back to the front, in order; stats back unless a
         newer sample of their topic is already waiting."""
         sent, self._unacked = self._unacked, {}
-        events = sorted((m for m in sent.values() if m.seq is not None), key=lambda m: m.seq or 0)
+        kept = [m for m in sent.values() if not self._given_up(m)]
+        events = sorted((m for m in kept if m.seq is not None), key=lambda m: m.seq or 0)
         for msg in reversed(events):
             self._events.appendleft((msg.seq or 0, msg.payload))
         self._trim_events()
-        for msg in sent.values():
+        for msg in kept:
             # (discovery is announced again in full on the next connect)
             if msg.seq is None and not msg.discovery and msg.topic != self.layout.availability:
                 self._latest.setdefault(msg.topic, (msg.payload, msg.qos, msg.retain))
+
+    def _given_up(self, msg: _Sent) -> bool:
+        """Count a drop with ``msg`` in flight; give it up after MAX_DROPS_IN_FLIGHT in a
+        row (the broker keeps closing the connection on it: it will never pass)."""
+        key: str | int = msg.seq if msg.seq is not None else msg.topic
+        drops = self._drops[key] = self._drops.get(key, 0) + 1
+        if drops < MAX_DROPS_IN_FLIGHT or msg.discovery or msg.topic == self.layout.availability:
+            return False
+        del self._drops[key]
+        self.dropped += 1
+        if msg.seq is None:
+            self._rejected.add(msg.topic)
+            self._latest.pop(msg.topic, None)
+        log.error(
+            "mqtt: the broker dropped the connection %d times with %s in flight (%d bytes); "
+            "giving it up%s",
+            drops,
+            msg.topic if msg.seq is None else f"alert transition #{msg.seq}",
+            len(msg.payload),
+            " and not publishing that topic any more" if msg.seq is None else "",
+        )
+        return True
 
     # -- Home Assistant discovery (sinks/mqtt_discovery.py) -----------------------------
 

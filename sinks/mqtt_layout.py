@@ -92,7 +92,7 @@ def export_data(plugin: str, data: Any) -> Any:
 
 
 def per_plugin_payload(data: Any) -> bytes:
-    """One JSON object for the plugin, nested on ``.`` (compact, in the data's order)."""
+    """One JSON object for the plugin, nested on ``.`` (compact, keys sorted)."""
     if not isinstance(data, dict | list):
         return orjson.dumps(data)
     nested: dict[str, Any] = {}
@@ -108,7 +108,8 @@ def per_plugin_payload(data: Any) -> bytes:
             level = child
         if not isinstance(level.get(leaf), dict):
             level[leaf] = value
-    return orjson.dumps(nested, option=orjson.OPT_NON_STR_KEYS)
+    # keys sorted, as Glances' exporter writes them
+    return orjson.dumps(nested, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SORT_KEYS)
 
 
 def metric_payload(value: Any) -> bytes:
