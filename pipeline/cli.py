@@ -81,6 +81,9 @@ def _run(config: Config, ns: argparse.Namespace) -> int:
         level=config.global_.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # httpx logs every request's full URL at INFO: webhook URLs often carry tokens.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     # As the reference: the password is never shown; without authentication, neither
     # are the config file's path and the user name.
     hidden = "********"

@@ -540,7 +540,18 @@ def from_mapping(raw: Mapping[str, Any], base: Config | None = None) -> Config:
 _WEBHOOK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 #: header names (RFC 9110 tokens) statbus sets itself and a config may not override
 _WEBHOOK_OWN_HEADERS = frozenset(
-    {"content-type", "content-length", "host", "x-statbus-signature", "x-statbus-delivery"}
+    {
+        "content-type",
+        "content-length",
+        "host",
+        "x-statbus-signature",
+        "x-statbus-delivery",
+        # framing: a request with these set by hand could not be read
+        "transfer-encoding",
+        "connection",
+        "te",
+        "upgrade",
+    }
 )
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
@@ -560,6 +571,12 @@ def _webhook_url(key: str, value: Any) -> Any:
         raise ConfigError(key, value, "must name a host")
     if any(c.isspace() for c in value):
         raise ConfigError(key, value, "must not contain white space")
+    if parts.port == 0:
+        raise ConfigError(key, value, "port 0 cannot be connected to")
+    try:  # the host as a request will encode it (IDNA), so it cannot fail later
+        parts.hostname.encode("idna")
+    except UnicodeError as exc:
+        raise ConfigError(key, value, f"not a valid host name: {exc}") from None
     return value
 
 
@@ -580,6 +597,8 @@ def _webhook_headers(key: str, value: Any) -> Any:
             raise ConfigError(f"{key}.{name}", header, "is set by statbus itself")
         if not isinstance(header, str) or any(c in header for c in "\r\n\x00"):
             raise ConfigError(f"{key}.{name}", header, "must be a string on one line")
+        if not header.isascii():
+            raise ConfigError(f"{key}.{name}", header, "must be ASCII (an HTTP header value)")
     return dict(value)
 
 
@@ -624,6 +643,19 @@ def _webhooks(raw: Any) -> tuple[WebhookConfig, ...]:
     return tuple(out)
 
 
+def _redacted_url(url: str) -> str:
+    """``scheme://host[:port]/********``: paths, queries and user info often carry tokens."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port else ""
+    rest = f"/{REDACTED}" if (parts.path not in ("", "/") or parts.query) else parts.path
+    return f"{parts.scheme}://{host}{port}{rest}"
+
+
 def _webhooks_toml(hooks: tuple[WebhookConfig, ...], redact: bool) -> list[str]:
     lines: list[str] = []
     for hook in hooks:
@@ -632,6 +664,8 @@ def _webhooks_toml(hooks: tuple[WebhookConfig, ...], redact: bool) -> list[str]:
             value = getattr(hook, f.name)
             if f.name == "secret" and redact and value:
                 value = REDACTED
+            if f.name == "url" and redact:
+                value = _redacted_url(value)
             if f.name == "headers":  # an inline table; values may be credentials
                 items = ", ".join(
                     f"{_toml_value(k)} = {_toml_value(REDACTED if redact else v)}"

@@ -306,7 +306,13 @@ class Receiver:
         self, client: httpx.AsyncClient, delivery: Delivery
     ) -> tuple[bool, float | None]:
         """One POST: ``(retry?, wait before retrying or None for the backoff)``."""
-        body = self.render(delivery)
+        try:
+            body = self.render(delivery)
+        except (KeyError, TypeError, ValueError) as exc:  # a saved event of another shape
+            self._error(f"cannot render the delivery: {type(exc).__name__}: {exc}")
+            self.failed += 1
+            log.error("webhook %s: giving up on a delivery: %s", self.name, self.last_error)
+            return False, None
         headers = {
             "Content-Type": "application/json",
             "User-Agent": f"statbus/{__version__}",
@@ -322,6 +328,11 @@ class Receiver:
             except httpx.HTTPError as exc:
                 self._error(f"{type(exc).__name__}: {exc}" if str(exc) else repr(exc))
                 return True, None
+            except Exception as exc:  # noqa: BLE001 - a bug must not stop the monitor
+                self._error(f"{type(exc).__name__}: {exc}")
+                self.failed += 1
+                log.exception("webhook %s: unexpected error; giving the delivery up", self.name)
+                return False, None
         if response is None:
             self._error(f"no answer within {self.config.timeout:g} s")
             return True, None
@@ -372,6 +383,7 @@ class WebhookSink:
         self._events_now: dict[str, dict[str, Any]] = {}  # fingerprint → latest figures
         self._save_wanted = trio.Event()
         self._dirty = False
+        self._generation = 0  # counts changes, so a save knows whether it caught the last
         shared_rng = rng or random.Random()
         self.receivers = [
             Receiver(
@@ -448,15 +460,16 @@ class WebhookSink:
 
     def _changed(self) -> None:
         self._dirty = True
+        self._generation += 1
         self._save_wanted.set()
 
     def _snapshot(self) -> bytes:
         return orjson.dumps(
             {
                 "saved_at": self._wall_clock(),
+                # by name: two receivers may share a URL (one per format)
                 "receivers": {
-                    r.config.url: [d.as_json() for d in r.pending_deliveries()]
-                    for r in self.receivers
+                    r.name: [d.as_json() for d in r.pending_deliveries()] for r in self.receivers
                 },
             }
         )
@@ -477,16 +490,19 @@ class WebhookSink:
 
     async def _save_once(self) -> bool:
         body = self._snapshot()
-        self._dirty = False
+        generation = self._generation
         with trio.move_on_after(SAVE_TIMEOUT):
             try:
                 await trio.to_thread.run_sync(
                     write_atomically, self._path, body, abandon_on_cancel=True
                 )
-                return True
             except OSError as exc:
                 log.debug("webhooks: cannot save to %s: %s", self._path, exc)
-        self._dirty = True
+                return False
+            # only what this snapshot held is saved; a change made meanwhile is not
+            if self._generation == generation:
+                self._dirty = False
+            return True
         return False
 
     def _load(self) -> None:
@@ -495,8 +511,8 @@ class WebhookSink:
         try:
             raw = orjson.loads(self._path.read_bytes())
             saved = {
-                str(url): [Delivery.from_json(d) for d in deliveries]
-                for url, deliveries in raw["receivers"].items()
+                str(name): [Delivery.from_json(d) for d in deliveries]
+                for name, deliveries in raw["receivers"].items()
             }
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             aside = self._path.with_name(f"{self._path.name}.corrupt-{int(time.time())}")
@@ -507,7 +523,7 @@ class WebhookSink:
                 log.error("webhooks: cannot move %s aside: %s", self._path, move_error)
             return
         for receiver in self.receivers:
-            for delivery in saved.pop(receiver.config.url, []):
+            for delivery in saved.pop(receiver.name, []):
                 receiver.add(delivery)
             if receiver.pending:
                 log.info(
@@ -515,10 +531,10 @@ class WebhookSink:
                     receiver.name,
                     receiver.pending,
                 )
-        for url, deliveries in saved.items():
+        for name, deliveries in saved.items():
             if deliveries:
                 log.warning(
                     "webhooks: dropping %d pending deliveries to %s, no longer configured",
                     len(deliveries),
-                    public_url(url),
+                    name,
                 )

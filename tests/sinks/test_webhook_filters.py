@@ -146,7 +146,8 @@ async def test_retries_back_off_exponentially_on_the_mock_clock(
     gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
     assert len(times) == 5
     for gap, base in zip(gaps, [1, 2, 4, 5], strict=True):  # capped at backoff_max
-        assert min(5.0, base * 0.75) <= gap <= min(5.0, base * 1.25)
+        # (clock readings are floats: allow for their rounding)
+        assert min(5.0, base * 0.75) - 1e-6 <= gap <= min(5.0, base * 1.25) + 1e-6
     stats = sink.as_dict()["webhook1"]
     assert (stats["failed"], stats["retried"], stats["pending"]) == (1, 4, 0)
 
@@ -195,6 +196,14 @@ def test_webhook_defaults_and_names() -> None:
             "statbus",
         ),
         ({"url": URL, "nope": 1}, "webhooks[0].nope", "unknown key"),
+        ({"url": URL, "headers": {"X-Team": "équipe"}}, "webhooks[0].headers.X-Team", "ASCII"),
+        (
+            {"url": URL, "headers": {"Transfer-Encoding": "x"}},
+            "webhooks[0].headers.Transfer-Encoding",
+            "statbus",
+        ),
+        ({"url": "http://127.0.0.1:0/h"}, "webhooks[0].url", "port 0"),
+        ({"url": "http://a_b..example/hook"}, "webhooks[0].url", "not a valid host name"),
         ({"url": URL, "backoff_initial": 9, "backoff_max": 1}, "webhooks[0].backoff_max", "below"),
     ],
 )
@@ -220,3 +229,17 @@ def test_webhooks_round_trip_through_toml_with_secrets_redacted() -> None:
     assert again.webhooks == config.webhooks
     shown = cfg.to_toml(config)
     assert "Bearer t" not in shown and '"s"' not in shown and cfg.REDACTED in shown
+
+
+def test_check_config_hides_tokens_in_webhook_urls(tmp_path: Path) -> None:
+    from pipeline.config import to_toml
+
+    config = webhook_config(
+        tmp_path,
+        {"url": "https://hooks.example:8443/services/T0K3N?key=s3cret", "secret": "x"},
+        {"url": "http://[::1]:9000/"},
+    )
+    text = to_toml(config)
+    assert "T0K3N" not in text and "s3cret" not in text
+    assert 'url = "https://hooks.example:8443/********"' in text
+    assert 'url = "http://[::1]:9000/"' in text
