@@ -70,6 +70,8 @@ SHUTDOWN_SAVE_TIMEOUT = 2.0
 #: the longest ``Retry-After`` honoured; a longer one waits this long
 RETRY_AFTER_MAX = 3600.0
 #: how much of a refused request's response body is logged
+#: bytes of a refusing receiver's answer read at most (for the excerpt in the log)
+MAX_BODY_READ = 1024
 BODY_EXCERPT = 200
 _RANK = {"WARNING": 1, "CRITICAL": 2}
 _STAT_TAG = codec.tag_of(StatEvent)
@@ -97,8 +99,11 @@ class Delivery:
 def public_url(url: str) -> str:
     """``scheme://host[:port]``: paths and queries often carry tokens (chat webhooks)."""
     parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6: brackets, so the port stays readable
+        host = f"[{host}]"
     port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname}{port}"
+    return f"{parts.scheme}://{host}{port}"
 
 
 def retry_after(value: str | None, now: float) -> float | None:
@@ -321,10 +326,19 @@ class Receiver:
         if self.config.secret:
             headers[SIGNATURE_HEADER] = signature(self.config.secret, body, int(self._wall_clock()))
         response: httpx.Response | None = None
+        head = b""
         # httpx's timeout is per phase; this bounds the whole request.
         with trio.move_on_after(self.config.timeout):
             try:
-                response = await client.post(self.config.url, content=body, headers=headers)
+                # streamed: of the answer's body only an excerpt is ever read, so a
+                # receiver answering with a huge body costs nothing
+                async with client.stream(
+                    "POST", self.config.url, content=body, headers=headers
+                ) as response:
+                    async for chunk in response.aiter_bytes():
+                        head += chunk
+                        if len(head) >= MAX_BODY_READ:
+                            break
             except httpx.HTTPError as exc:
                 self._error(f"{type(exc).__name__}: {exc}" if str(exc) else repr(exc))
                 return True, None
@@ -344,7 +358,7 @@ class Receiver:
         if status == 429 or status >= 500:
             self._error(f"HTTP {status}")
             return True, retry_after(response.headers.get("Retry-After"), self._wall_clock())
-        excerpt = response.text[:BODY_EXCERPT]
+        excerpt = head[:BODY_EXCERPT].decode("utf-8", "replace")
         self._error(f"HTTP {status}: {excerpt}")
         self.failed += 1
         log.warning(
