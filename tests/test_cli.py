@@ -112,3 +112,23 @@ def test_port_in_use_exits_1_with_a_message(tmp_path: Path) -> None:
     assert out.returncode == 1
     assert f"cannot serve on 127.0.0.1:{port}" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_sigterm_with_unreachable_broker_and_receiver_exits_within_5_s(tmp_path: Path) -> None:
+    """Sinks that cannot reach anything never hold up a shutdown."""
+    with socket.socket() as s1, socket.socket() as s2:
+        s1.bind(("127.0.0.1", 0))
+        s2.bind(("127.0.0.1", 0))
+        broker, receiver = s1.getsockname()[1], s2.getsockname()[1]
+    live = start_statbus(
+        tmp_path,
+        "[api]\nport = 0\n[mem]\ncareful = 1.0\nwarning = 2.0\ncritical = 3.0\n"
+        f'[mqtt]\nenabled = true\nhost = "127.0.0.1"\nport = {broker}\n'
+        f'[[webhooks]]\nurl = "http://127.0.0.1:{receiver}/hook"\n',
+    )
+    time.sleep(2)  # a MEM event opens: a webhook delivery is retrying
+    pipeline = httpx.get(f"{live.base}/pipeline", timeout=5).json()
+    assert pipeline["sinks"]["mqtt"]["state"] != "connected"
+    started = time.monotonic()
+    assert live.stop(signal.SIGTERM, timeout=10) == 0, "".join(live.stderr_lines)
+    assert time.monotonic() - started < 5.0
