@@ -47,7 +47,7 @@ from pipeline import __version__, codec
 from pipeline.bus import Bus, Policy, Subscription
 from pipeline.config import Config, WebhookConfig, data_dir
 from pipeline.events import AlertEvent, StatEvent
-from pipeline.persist import write_atomically
+from pipeline.persist import SAVE_TIMEOUT, SnapshotWriter
 from pipeline.samplers.runner import STATS_TOPIC
 from pipeline.stages.alerts import ALERTS_TOPIC
 from sinks.webhook_payloads import (
@@ -62,9 +62,6 @@ from sinks.webhook_payloads import (
 log = logging.getLogger(__name__)
 
 PENDING_FILE = "webhooks.json"
-#: a save that has not finished after this long is abandoned and retried
-SAVE_TIMEOUT = 10.0
-SAVE_RETRY_MAX = 60.0
 #: on shutdown, the pending deliveries are saved within this many seconds
 SHUTDOWN_SAVE_TIMEOUT = 2.0
 #: the longest ``Retry-After`` honoured; a longer one waits this long
@@ -395,9 +392,9 @@ class WebhookSink:
         self.host = hostname or socket.gethostname()
         self._path: Path = data_dir(config) / PENDING_FILE
         self._events_now: dict[str, dict[str, Any]] = {}  # fingerprint → latest figures
-        self._save_wanted = trio.Event()
-        self._dirty = False
-        self._generation = 0  # counts changes, so a save knows whether it caught the last
+        self._writer = SnapshotWriter(
+            self._path, self._snapshot, what="webhooks", timeout=SAVE_TIMEOUT, clock=wall_clock
+        )
         shared_rng = rng or random.Random()
         self.receivers = [
             Receiver(
@@ -412,7 +409,6 @@ class WebhookSink:
             for hook in config.webhooks
         ]
         self._load()
-        self._dirty = False
 
     def as_dict(self) -> dict[str, Any]:
         return {r.name: r.as_dict() for r in self.receivers}
@@ -437,13 +433,13 @@ class WebhookSink:
                         nursery.start_soon(receiver.run)
                     if stats is not None:
                         nursery.start_soon(self._follow_events, stats)
-                    nursery.start_soon(self._writer)
+                    nursery.start_soon(self._writer.run)
                     nursery.start_soon(self._take_alerts, alerts)
                     task_status.started()
             finally:
                 with trio.move_on_after(SHUTDOWN_SAVE_TIMEOUT, shield=True):
-                    if self._dirty:
-                        await self._save_once()
+                    if self._writer.dirty:
+                        await self._writer.save()
 
     async def _take_alerts(self, sub: Subscription) -> None:
         async for event in sub:  # never waits on a receiver: queues are non-blocking
@@ -473,9 +469,7 @@ class WebhookSink:
     # -- persistence --------------------------------------------------------------------
 
     def _changed(self) -> None:
-        self._dirty = True
-        self._generation += 1
-        self._save_wanted.set()
+        self._writer.changed()
 
     def _snapshot(self) -> bytes:
         return orjson.dumps(
@@ -487,37 +481,6 @@ class WebhookSink:
                 },
             }
         )
-
-    async def _writer(self) -> None:
-        failures = 0
-        while True:
-            await self._save_wanted.wait()
-            self._save_wanted = trio.Event()
-            if await self._save_once():
-                failures = 0
-                continue
-            failures += 1
-            if failures == 1:
-                log.warning("webhooks: cannot save pending deliveries; retrying with backoff")
-            await trio.sleep(min(SAVE_RETRY_MAX, 2.0 ** (failures - 1)))
-            self._save_wanted.set()
-
-    async def _save_once(self) -> bool:
-        body = self._snapshot()
-        generation = self._generation
-        with trio.move_on_after(SAVE_TIMEOUT):
-            try:
-                await trio.to_thread.run_sync(
-                    write_atomically, self._path, body, abandon_on_cancel=True
-                )
-            except OSError as exc:
-                log.debug("webhooks: cannot save to %s: %s", self._path, exc)
-                return False
-            # only what this snapshot held is saved; a change made meanwhile is not
-            if self._generation == generation:
-                self._dirty = False
-            return True
-        return False
 
     def _load(self) -> None:
         if not self._path.exists():

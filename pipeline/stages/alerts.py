@@ -37,6 +37,7 @@ from pipeline import codec
 from pipeline.bus import Bus, Policy
 from pipeline.config import Config
 from pipeline.events import AlertEvent, StatEvent, ViewsEvent
+from pipeline.persist import SAVE_TIMEOUT, SnapshotWriter
 from pipeline.persist import write_atomically as _write_atomically
 from pipeline.samplers.runner import STATS_TOPIC
 from pipeline.stages.thresholds import VIEWS_TOPIC
@@ -47,10 +48,6 @@ ALERTS_TOPIC = "alerts"
 EVENTS_FILE = "events.json"
 #: ongoing events' running figures are saved at most this often (transitions at once)
 SAVE_INTERVAL = 5.0
-#: a save that has not finished after this long is abandoned (a hung disk) and retried
-SAVE_TIMEOUT = 10.0
-#: the longest wait between two attempts to save after failures
-SAVE_RETRY_MAX = 60.0
 
 FIRING = ("WARNING", "CRITICAL")
 #: (message, threshold stats whose levels weigh for it), in the reference's order
@@ -278,13 +275,23 @@ class AlertStage:
         self._levels: dict[str, int] = {}
         self._processes: list[dict[str, Any]] = []
         self._seq = 0
-        self._dirty = False  # the list changed since the last successful save
-        self._last_save = 0.0
+
         # Wake-ups for the publisher and writer tasks: setting one never waits.
         self._publish_wanted = trio.Event()
-        self._save_wanted = trio.Event()
         send, receive = trio.open_memory_channel[_Clear](16)
         self._commands_in, self._commands = send, receive
+        self._writer = (
+            SnapshotWriter(
+                self._path,
+                self._snapshot,
+                what="alerts",
+                timeout=SAVE_TIMEOUT,
+                write=_write_atomically,
+                clock=wall_clock,
+            )
+            if self._path is not None
+            else None
+        )
         self._load()
 
     # -- commands (the API's only way in) --------------------------------------------
@@ -310,7 +317,8 @@ class AlertStage:
                 nursery.start_soon(self._follow_processes, stats)
                 nursery.start_soon(self._serve_commands)
                 nursery.start_soon(self._publisher)
-                nursery.start_soon(self._writer)
+                if self._writer is not None:
+                    nursery.start_soon(self._writer.run)
                 self._publish_wanted.set()  # the (possibly loaded) list, at once
                 task_status.started()
                 try:
@@ -320,8 +328,8 @@ class AlertStage:
                 finally:
                     with trio.move_on_after(SAVE_TIMEOUT / 5) as scope:
                         scope.shield = True
-                        if self._dirty:
-                            await self._save_once()
+                        if self._writer is not None and self._writer.dirty:
+                            await self._writer.save()
 
     async def _follow_processes(self, stats: Any) -> None:
         # Read only the head of each event: only processlist's payload is needed.
@@ -374,10 +382,10 @@ class AlertStage:
         threshold stage (it reads ``stats`` losslessly and feeds ``views`` to us), and a
         slow disk must not hold up the judging of samples.
         """
-        self._dirty = True
         self._publish_wanted.set()
-        if save_now or self._wall_clock() - self._last_save >= SAVE_INTERVAL:
-            self._save_wanted.set()
+        if self._writer is not None:
+            due = self._wall_clock() - self._writer.last_save >= SAVE_INTERVAL
+            self._writer.changed(wake=save_now or due)
 
     async def _publisher(self) -> None:
         """Publish the latest list whenever it changed (latest-wins: bursts coalesce)."""
@@ -392,45 +400,8 @@ class AlertStage:
 
     # -- persistence -----------------------------------------------------------------
 
-    async def _writer(self) -> None:
-        """The one task that writes the file: the latest list, with backoff on failure."""
-        failures = 0
-        while True:
-            await self._save_wanted.wait()
-            self._save_wanted = trio.Event()
-            if await self._save_once():
-                if failures:
-                    log.info("alerts: the events list is saved again in %s", self._path)
-                failures = 0
-                continue
-            failures += 1
-            if failures == 1:
-                log.warning("alerts: cannot save the events list; retrying with backoff")
-            await trio.sleep(min(SAVE_RETRY_MAX, 2.0 ** (failures - 1)))
-            self._save_wanted.set()
-
-    async def _save_once(self) -> bool:
-        """Write the current list (atomically, in a worker thread, bounded in time)."""
-        if self._path is None:
-            self._dirty = False
-            return True
-        saved_at = self._wall_clock()
-        body = orjson.dumps({"saved_at": saved_at, "events": self.events.as_json()})
-        self._dirty = False  # changes from now on need another save
-        with trio.move_on_after(SAVE_TIMEOUT):
-            try:
-                await trio.to_thread.run_sync(
-                    _write_atomically, self._path, body, abandon_on_cancel=True
-                )
-            except OSError as exc:
-                log.debug("alerts: cannot save to %s: %s", self._path, exc)
-                self._dirty = True
-                return False
-            self._last_save = saved_at
-            return True
-        log.debug("alerts: saving to %s did not finish within %s s", self._path, SAVE_TIMEOUT)
-        self._dirty = True
-        return False
+    def _snapshot(self) -> bytes:
+        return orjson.dumps({"saved_at": self._wall_clock(), "events": self.events.as_json()})
 
     def _load(self) -> None:
         if self._path is None or not self._path.exists():
