@@ -53,3 +53,26 @@ async def test_statbus_publishes_real_samples_and_availability(
         )
     finally:
         sub.stop()
+
+
+async def test_sigkill_of_statbus_leaves_offline_through_the_will(
+    broker: Broker, tmp_path: Path
+) -> None:
+    sub = await Subscriber(broker.port, "glances/killed/availability").start()
+    try:
+        live = start_statbus(
+            tmp_path,
+            "[api]\nport = 0\n"
+            f'[mqtt]\nenabled = true\nhost = "127.0.0.1"\nport = {broker.port}\n'
+            'devicename = "killed"\n',
+        )
+        await sub.wait_for(lambda ms: any(m.payload == b"online" for m in ms), within=15)
+        live.stop(signal.SIGKILL)
+        got = await sub.wait_for(lambda ms: ms[-1].payload == b"offline", within=10)
+        assert got[-1].payload == b"offline"
+        late = await Subscriber(broker.port, "glances/killed/availability").start()
+        retained = await late.wait_for(lambda ms: bool(ms), within=5)
+        assert retained[0].payload == b"offline" and retained[0].retain
+        late.stop()
+    finally:
+        sub.stop()
