@@ -79,6 +79,11 @@ class Subscription:
         self.stats.delivered += 1
         return raw
 
+    def raw(self) -> _RawEvents:
+        """``async for raw in sub.raw():`` the encoded events, until the subscription ends
+        (for a stage that reads an event's head before deciding to decode it)."""
+        return _RawEvents(self)
+
     async def consume_raw(self, take: Callable[[bytes], None]) -> None:
         """Hand every encoded event to ``take`` until the subscription ends; a burst
         queued while ``take`` ran is taken in one wake-up, not one per event."""
@@ -105,6 +110,20 @@ class Subscription:
     async def __anext__(self) -> Any:
         try:
             return await self.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            raise StopAsyncIteration from None
+
+
+class _RawEvents:
+    def __init__(self, sub: Subscription) -> None:
+        self._sub = sub
+
+    def __aiter__(self) -> _RawEvents:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await self._sub.receive_raw()
         except (trio.EndOfChannel, trio.ClosedResourceError):
             raise StopAsyncIteration from None
 

@@ -189,11 +189,7 @@ class MqttSink:
                     self._conn.abort()
 
     async def _take_stats(self, sub: Subscription) -> None:
-        while True:
-            try:
-                raw = await sub.receive_raw()
-            except (trio.EndOfChannel, trio.ClosedResourceError):
-                return
+        async for raw in sub.raw():
             try:
                 tag, (plugin,) = codec.head(raw, 1)
                 if tag != _STAT_TAG or not (plugin == "alert" or self.layout.exported(plugin)):

@@ -449,11 +449,7 @@ class WebhookSink:
 
     async def _follow_events(self, sub: Subscription) -> None:
         """Keep the events list's latest figures, for ``repeated`` notifications."""
-        while True:
-            try:
-                raw = await sub.receive_raw()
-            except (trio.EndOfChannel, trio.ClosedResourceError):
-                return
+        async for raw in sub.raw():
             try:
                 tag, (plugin,) = codec.head(raw, 1)
                 if tag != _STAT_TAG or plugin != "alert":

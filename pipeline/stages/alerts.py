@@ -333,11 +333,7 @@ class AlertStage:
 
     async def _follow_processes(self, stats: Any) -> None:
         # Read only the head of each event: only processlist's payload is needed.
-        while True:
-            try:
-                raw = await stats.receive_raw()
-            except (trio.EndOfChannel, trio.ClosedResourceError):
-                return
+        async for raw in stats.raw():
             try:
                 if codec.head(raw, 1)[1][0] == "processlist":
                     self._processes = codec.decode(raw).data

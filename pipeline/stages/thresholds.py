@@ -59,11 +59,7 @@ class ThresholdStage:
             STATS_TOPIC, name="thresholds", policy=Policy.LOSSLESS, maxsize=64
         ) as sub:
             task_status.started()
-            while True:
-                try:
-                    raw = await sub.receive_raw()
-                except (trio.EndOfChannel, trio.ClosedResourceError):
-                    return
+            async for raw in sub.raw():
                 try:
                     tag, (plugin,) = codec.head(raw, 1)
                     if tag != _STAT_TAG or plugin not in self._limits:

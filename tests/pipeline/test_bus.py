@@ -393,3 +393,16 @@ async def test_breaking_out_of_a_subscription_loop_leaks_nothing(
 
     assert (first, second) == (ev(1), ev(2))
     assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+async def test_raw_iteration_yields_bytes_until_the_subscription_closes() -> None:
+    bus = Bus()
+    got: list[bytes] = []
+    with trio.fail_after(5):
+        with bus.subscribe("t", name="raw", policy=Policy.LOSSLESS, maxsize=4) as sub:
+            await bus.publish_raw("t", b"one")
+            await bus.publish_raw("t", b"two")
+            sub._send.close()  # the publisher side ends: iteration stops, no error
+            async for raw in sub.raw():
+                got.append(raw)
+    assert got == [b"one", b"two"]
