@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
 from quart import Quart, Response
 from werkzeug.exceptions import HTTPException
+
+from pipeline.plugins import PLUGINS, PluginInfo
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,19 @@ def json_value(value: Any) -> Response:
 def unknown_plugin(plugin: str, enabled: Sequence[str]) -> ApiError:
     """The reference's answer for a plugin that is not enabled (the list as Python repr)."""
     return ApiError(400, f"Unknown plugin {plugin} (available plugins: {list(enabled)!r})")
+
+
+def plugin_gate(enabled: Sequence[str]) -> Callable[[str], PluginInfo]:
+    """``gate(plugin)``: the plugin's info if it is enabled, else the reference's 400."""
+    served = list(enabled)
+    served_set = frozenset(served)
+
+    def gate(plugin: str) -> PluginInfo:
+        if plugin not in served_set:
+            raise unknown_plugin(plugin, served)
+        return PLUGINS[plugin]
+
+    return gate
 
 
 def error_response(status: int, detail: Any, headers: dict[str, str] | None = None) -> Response:

@@ -12,9 +12,8 @@ import orjson
 from quart import Blueprint, Response
 
 from api import query
-from api.errors import ApiError, json_response, json_value, parse_int, unknown_plugin
+from api.errors import ApiError, json_response, json_value, parse_int, plugin_gate
 from pipeline import __version__
-from pipeline.plugins import PLUGINS, PluginInfo
 
 if TYPE_CHECKING:
     from api.app import ApiHandles
@@ -27,10 +26,7 @@ def glances_blueprint(h: ApiHandles) -> Blueprint:
     status_body = orjson.dumps({"version": __version__})
     pluginslist_body = orjson.dumps(enabled)
 
-    def plugin_info(plugin: str) -> PluginInfo:
-        if plugin not in enabled_set:
-            raise unknown_plugin(plugin, enabled)
-        return PLUGINS[plugin]
+    plugin_info = plugin_gate(enabled)
 
     def processes() -> list[dict[str, Any]]:
         if "processlist" not in enabled_set:

@@ -16,18 +16,13 @@ from collections.abc import Sequence
 
 from quart import Blueprint, Response
 
-from api.errors import ApiError, json_value, parse_int, unknown_plugin
+from api.errors import ApiError, json_value, parse_int, plugin_gate
 from pipeline.stages.history import HistoryStage
 
 
 def history_blueprint(stage: HistoryStage, enabled: Sequence[str]) -> Blueprint:
     bp = Blueprint("history", __name__)
-    enabled = list(enabled)
-    enabled_set = frozenset(enabled)
-
-    def check_plugin(plugin: str) -> None:
-        if plugin not in enabled_set:
-            raise unknown_plugin(plugin, enabled)
+    check_plugin = plugin_gate(enabled)
 
     def series_response(plugin: str, name: str, nb: int) -> Response:
         check_plugin(plugin)

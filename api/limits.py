@@ -12,20 +12,15 @@ from collections.abc import Sequence
 
 from quart import Blueprint, Response
 
-from api.errors import ApiError, json_value, unknown_plugin
-from pipeline.plugins import PLUGINS, PluginInfo
+from api.errors import ApiError, json_value, plugin_gate
+from pipeline.plugins import PluginInfo
 from pipeline.stages.thresholds import ThresholdStage
 
 
 def limits_blueprint(stage: ThresholdStage, enabled: Sequence[str]) -> Blueprint:
     bp = Blueprint("limits", __name__)
     served = list(enabled)
-    served_set = frozenset(served)
-
-    def plugin_info(plugin: str) -> PluginInfo:
-        if plugin not in served_set:
-            raise unknown_plugin(plugin, served)
-        return PLUGINS[plugin]
+    plugin_info = plugin_gate(served)
 
     def unknown(info: PluginInfo, name: str) -> ApiError:
         if info.kind == "list":
