@@ -1,15 +1,22 @@
 """Processes family: ``processcount``, ``processlist`` and ``programlist`` in ONE pass.
 
 Walking every process is the dominant cost of a sampling round, so the three plugins
-share one pass over ``psutil.pids()`` and one ``oneshot()`` per process, and the
-sampler keeps between calls, per pid, the ``psutil.Process`` object, the previous CPU
-and I/O counters, and the static details (name, cmdline, username, gids), re-read every
-:data:`STATIC_REFRESH` seconds as the reference does.
+share one pass over ``/proc``, and each process costs three small reads: ``stat``
+(state, CPU times, nice, threads, start time, kernel name), ``statm`` (memory) and
+``io``, each an ``os.open``/``os.read``/``os.close`` (issue 6: the same facts through
+psutil's per-call machinery cost 4-5x more CPU per process; see docs/benchmarks.md).
+Every value is computed as psutil 7 computes it on Linux (``psutil/_pslinux.py``:
+``_parse_stat_file``, ``cpu_times``, ``memory_info``, ``io_counters``, ``cmdline``,
+``create_time`` and ``Process.name``), so the output is what the psutil-based sampler
+gave; ``tests/pipeline/test_sampler_processes.py`` compares the two on this machine.
 
-* Identity: a pid is the same process while its start time (``/proc/<pid>/stat``, read
-  from the oneshot cache, so for free) is unchanged; where that is unavailable, while
-  its CPU time does not go backwards.  A reused pid starts afresh.  A process that
-  exec'd another program (its kernel name changed) has its details read again.
+Between calls the sampler keeps, per pid, the previous CPU and I/O counters and the
+static details (name, cmdline, username, gids), re-read every :data:`STATIC_REFRESH`
+seconds as the reference does.
+
+* Identity: a pid is the same process while its start time (``/proc/<pid>/stat``
+  field 22) is unchanged.  A reused pid starts afresh.  A process that exec'd another
+  program (its kernel name changed) has its details read again.
 * ``cpu_percent`` is Glances': the process' user+system CPU time over the interval,
   per wall-clock second, times 100 (100 = one full core), rounded to 1 decimal.  A
   process born during the interval counts all its CPU time (the reference shows 0).
@@ -24,18 +31,20 @@ and I/O counters, and the static details (name, cmdline, username, gids), re-rea
   zombie no longer has) are ``None`` (``[]`` for cmdline).
 
 The ``programlist`` grouping is in :mod:`pipeline.samplers.programs`, the extended stats
-of one process (``ctx.extended_pid``) in :func:`extended_stats`.
+of one process (``ctx.extended_pid``, through psutil) in :func:`extended_stats`.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import pwd
+import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 import psutil
 
@@ -46,26 +55,21 @@ log = logging.getLogger(__name__)
 
 #: seconds after which name, cmdline, username and gids are read again
 STATIC_REFRESH = 60.0
+#: where the process directories are (a fixture tree in tests)
+PROC_ROOT = "/proc"
 PID_MAX_FILE = Path("/proc/sys/kernel/pid_max")
-
-#: psutil's status names -> the kernel's one-letter states
-STATUS_LETTERS = {
-    "running": "R",
-    "sleeping": "S",
-    "disk-sleep": "D",
-    "stopped": "T",
-    "tracing-stop": "t",
-    "zombie": "Z",
-    "dead": "X",
-    "wake-kill": "K",
-    "waking": "W",
-    "idle": "I",
-    "locked": "L",
-    "waiting": "W",
-    "parked": "P",
-}
-
-T = TypeVar("T")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PAGESIZE = os.sysconf("SC_PAGE_SIZE")
+#: how psutil decodes names and command lines
+_ENCODING = sys.getfilesystemencoding()
+_ERRORS = sys.getfilesystemencodeerrors()
+#: /proc/<pid>/stat, statm and io are a few hundred bytes at most
+_SMALL = 4096
+#: the errors meaning "this process is gone" (psutil's NoSuchProcess)
+_GONE = (FileNotFoundError, ProcessLookupError)
+_IO_NAMES = [b"read_bytes:", b"write_bytes:"]
+#: the kernel's state letters, decoded once
+_STATES: dict[bytes, str] = {}
 
 
 class Static(NamedTuple):
@@ -76,31 +80,19 @@ class Static(NamedTuple):
     username: str | None
     gids: tuple[int, int, int] | None
     read_at: float
-    comm: bytes | None  # the kernel's short name when read: a change means an exec
+    comm: bytes  # the kernel's short name when read: a change means an exec
 
 
 class Tracked(NamedTuple):
-    """One process between two calls (its Process object is reused, never its counters).
+    """One process between two calls.
 
     Named tuples rather than frozen dataclasses: immutable too, and several times
     cheaper to build, which counts at one per process per round."""
 
-    proc: psutil.Process
-    start: bytes | None  # start time in clock ticks since boot, as /proc/<pid>/stat has it
+    start: bytes  # start time in clock ticks since boot, as /proc/<pid>/stat has it
     cpu: float  # user + system seconds
     io: tuple[int, int] | None  # read_bytes, write_bytes
     static: Static | None
-
-
-class Reading(NamedTuple):
-    """This round's readings of one process (memory, nice and io: only for the lists)."""
-
-    times: Any  # psutil pcputimes
-    status: str
-    num_threads: int
-    memory: Any  # psutil pmem
-    nice: int | None
-    io: Any  # psutil pio
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,37 +104,23 @@ class ProcessesState:
     pid_max: int | None
 
 
-_DENIED = (psutil.AccessDenied, psutil.ZombieProcess)
-
-
-def _opt(fn: Callable[[], T]) -> T | None:
-    """``fn()``, or ``None`` when denied or when the process is a zombie."""
+def _read(path: str, size: int = _SMALL) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
     try:
-        return fn()
-    except _DENIED:
-        return None
+        return os.read(fd, size)
+    finally:
+        os.close(fd)
 
 
-def _stat_identity(proc: psutil.Process) -> tuple[bytes | None, bytes | None]:
-    """``(start time, comm)`` as ``/proc/<pid>/stat`` has them, or ``None``s.
-
-    Call after cpu_times() inside oneshot(): psutil then holds the parsed stat file in
-    its cache, so this costs no read.  The start time identifies the process; a new
-    comm means it exec'd another program (its details must be read again).  Not public
-    psutil API: elsewhere this answers ``(None, None)`` and the CPU-time check is used.
-    """
-    parse = getattr(getattr(proc, "_proc", None), "_parse_stat_file", None)
-    if parse is None:
-        return None, None
+def _read_all(path: str) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
     try:
-        stat = parse()
-        start, comm = stat["create_time"], stat["name"]
-    except (KeyError, TypeError):
-        return None, None
-    return (
-        start if isinstance(start, bytes) else None,
-        comm if isinstance(comm, bytes) else None,
-    )
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def read_pid_max(path: Path = PID_MAX_FILE) -> int | None:
@@ -164,87 +142,95 @@ def _username(uid: int, usernames: dict[int, str]) -> str:
     return name
 
 
-def _read_static(
-    proc: psutil.Process, now: float, usernames: dict[int, str], comm: bytes | None
-) -> Static:
-    uids = _opt(proc.uids)
-    gids = _opt(proc.gids)
+def parse_cmdline(data: bytes) -> list[str]:
+    """psutil's ``cmdline()``: NUL-separated, or space-separated after a setproctitle."""
+    text = data.decode(_ENCODING, _ERRORS)
+    if not text:
+        return []
+    sep = "\x00" if text.endswith("\x00") else " "
+    if text.endswith(sep):
+        text = text[:-1]
+    args = text.split(sep)
+    if sep == "\x00" and len(args) == 1 and " " in text:
+        args = text.split(" ")
+    return args
+
+
+def _ids(status: bytes, key: bytes) -> list[int] | None:
+    """The numbers of the ``Uid:``/``Gid:`` line of ``/proc/<pid>/status``."""
+    start = status.find(b"\n" + key)
+    if start < 0:
+        return None
+    line = status[start + len(key) + 1 : status.find(b"\n", start + 1)]
+    return [int(x) for x in line.split()]
+
+
+def _read_static(base: str, comm: bytes, now: float, usernames: dict[int, str]) -> Static:
+    """Name, cmdline, username and gids.  Raises OSError (``_GONE``) if it ended."""
+    try:
+        cmdline = parse_cmdline(_read_all(base + "/cmdline"))
+    except PermissionError:
+        cmdline = []
+    name = comm.decode(_ENCODING, _ERRORS)
+    if len(name) >= 15 and cmdline:  # the kernel truncates it: psutil's Process.name()
+        extended = os.path.basename(cmdline[0])
+        if extended.startswith(name):
+            name = extended
+    try:
+        status = _read_all(base + "/status")
+    except PermissionError:
+        uids = gids = None
+    else:
+        uids, gids = _ids(status, b"Uid:"), _ids(status, b"Gid:")
     return Static(
-        name=proc.name(),
-        cmdline=tuple(_opt(proc.cmdline) or ()),
-        username=_username(uids.real, usernames) if uids is not None else None,
-        gids=(gids.real, gids.effective, gids.saved) if gids is not None else None,
+        name=name,
+        cmdline=tuple(cmdline),
+        username=_username(uids[0], usernames) if uids else None,
+        gids=(gids[0], gids[1], gids[2]) if gids and len(gids) >= 3 else None,
         read_at=now,
         comm=comm,
     )
 
 
-def _same_process(old: Tracked, start: bytes | None, cpu: float) -> bool:
-    if start is not None and old.start is not None:
-        return start == old.start
-    return cpu + 0.01 >= old.cpu  # a younger process has used less CPU
+def _io(base: str) -> tuple[int, int] | None:
+    """``(read_bytes, write_bytes)`` of ``/proc/<pid>/io``; None where denied."""
+    try:
+        words = _read(base + "/io").split()
+    except (PermissionError, ProcessLookupError):  # denied, or a zombie's
+        return None
+    # rchar, wchar, syscr, syscw, read_bytes, write_bytes, ... one "name: value" a line
+    if words[8:12:2] == _IO_NAMES:
+        return int(words[9]), int(words[11])
+    fields = dict(zip(words[::2], words[1::2], strict=False))  # another layout: by name
+    try:
+        return int(fields[b"read_bytes:"]), int(fields[b"write_bytes:"])
+    except KeyError:
+        return None
 
 
-def _observe(
-    pid: int, old: Tracked | None, now: float, full: bool, usernames: dict[int, str]
-) -> tuple[Tracked, Reading, bool]:
-    """Read one process: ``(tracked, reading, known)``; ``known`` is False when there is
-    no previous reading of this same process.  Raises NoSuchProcess and AccessDenied
-    when the process cannot be read at all."""
-    proc = old.proc if old is not None else psutil.Process(pid)
-    memory = nice = io = None
-    with proc.oneshot():
-        times = proc.cpu_times()
-        start, comm = _stat_identity(proc)
-        cpu = times.user + times.system
-        reused = old is not None and not _same_process(old, start, cpu)
-        if not reused:
-            status = proc.status()
-            num_threads = proc.num_threads()
-            static = old.static if old is not None else None
-            if full:
-                memory = proc.memory_info()
-                try:
-                    nice = proc.nice()
-                except _DENIED:
-                    pass
-                try:
-                    io = proc.io_counters()
-                except _DENIED:
-                    pass
-                if (
-                    static is None
-                    or now - static.read_at >= STATIC_REFRESH
-                    or (comm is not None and comm != static.comm)
-                ):
-                    static = _read_static(proc, now, usernames, comm)
-    if reused:  # pid reused by a new process: start afresh with a new Process object
-        return _observe(pid, None, now, full, usernames)
-    io_pair = (io.read_bytes, io.write_bytes) if io is not None else None
-    return (
-        Tracked(proc, start, cpu, io_pair, static),
-        Reading(times, status, num_threads, memory, nice, io),
-        old is not None,
-    )
+def _state(letter: bytes) -> str:
+    state = _STATES.get(letter)
+    if state is None:
+        state = _STATES[letter] = letter.decode("ascii", "replace")
+    return state
 
 
 def _entry(
     pid: int,
-    tracked: Tracked,
-    reading: Reading,
-    old: Tracked | None,
+    fields: list[bytes],
+    statm: bytes,
+    static: Static,
+    io: tuple[int, int] | None,
+    old_io: tuple[int, int] | None,
     cpu_percent: float,
     mem_total: int,
     elapsed: float,
 ) -> dict[str, Any]:
-    static = tracked.static
-    assert static is not None  # full readings always carry it
-    memory = reading.memory
-    io = tracked.io
+    vms, rss, shared, text, lib, data, dirty = (int(x) * PAGESIZE for x in statm.split()[:7])
     if io is None:
         io_counters = [0, 0, 0, 0, 0]
-    elif old is not None and old.io is not None:
-        io_counters = [io[0], io[1], old.io[0], old.io[1], 1]
+    elif old_io is not None:
+        io_counters = [io[0], io[1], old_io[0], old_io[1], 1]
     else:
         io_counters = [io[0], io[1], io[0], io[1], 0]
     gids = static.gids
@@ -254,13 +240,27 @@ def _entry(
         "name": static.name,
         "cmdline": list(static.cmdline),
         "username": static.username,
-        "status": STATUS_LETTERS.get(reading.status, "?"),
-        "nice": reading.nice,
-        "num_threads": reading.num_threads,
+        "status": _state(fields[0]),
+        "nice": int(fields[16]),
+        "num_threads": int(fields[17]),
         "cpu_percent": cpu_percent,
-        "memory_percent": memory.rss / mem_total * 100 if mem_total else 0.0,
-        "memory_info": memory._asdict(),
-        "cpu_times": reading.times._asdict(),
+        "memory_percent": rss / mem_total * 100 if mem_total else 0.0,
+        "memory_info": {
+            "rss": rss,
+            "vms": vms,
+            "shared": shared,
+            "text": text,
+            "lib": lib,
+            "data": data,
+            "dirty": dirty,
+        },  # fmt: skip
+        "cpu_times": {
+            "user": float(fields[11]) / CLOCK_TICKS,
+            "system": float(fields[12]) / CLOCK_TICKS,
+            "children_user": float(fields[13]) / CLOCK_TICKS,
+            "children_system": float(fields[14]) / CLOCK_TICKS,
+            "iowait": float(fields[39]) / CLOCK_TICKS if len(fields) > 39 else 0.0,
+        },
         "io_counters": io_counters,
         "gids": None if gids is None else {"real": gids[0], "effective": gids[1], "saved": gids[2]},
         "time_since_update": elapsed,
@@ -269,12 +269,19 @@ def _entry(
 
 def extended_stats(proc: psutil.Process) -> dict[str, Any]:
     """The extra fields of the process whose extended stats the API asked for."""
-    ionice = _opt(proc.ionice) if hasattr(proc, "ionice") else None
-    ctx_switches = _opt(proc.num_ctx_switches)
-    full_info = _opt(proc.memory_full_info)
-    tcp = _opt(lambda: len(proc.net_connections(kind="tcp")))
-    udp = _opt(lambda: len(proc.net_connections(kind="udp")))
-    affinity = _opt(proc.cpu_affinity) if hasattr(proc, "cpu_affinity") else None
+
+    def opt(fn: Any) -> Any:
+        try:
+            return fn()
+        except (psutil.AccessDenied, psutil.ZombieProcess):
+            return None
+
+    ionice = opt(proc.ionice) if hasattr(proc, "ionice") else None
+    ctx_switches = opt(proc.num_ctx_switches)
+    full_info = opt(proc.memory_full_info)
+    tcp = opt(lambda: len(proc.net_connections(kind="tcp")))
+    udp = opt(lambda: len(proc.net_connections(kind="udp")))
+    affinity = opt(proc.cpu_affinity) if hasattr(proc, "cpu_affinity") else None
     return {
         "extended_stats": True,
         "cpu_affinity": affinity,
@@ -282,70 +289,117 @@ def extended_stats(proc: psutil.Process) -> dict[str, Any]:
         "num_ctx_switches": None
         if ctx_switches is None
         else {"voluntary": ctx_switches.voluntary, "involuntary": ctx_switches.involuntary},
-        "num_fds": _opt(proc.num_fds) if hasattr(proc, "num_fds") else None,
+        "num_fds": opt(proc.num_fds) if hasattr(proc, "num_fds") else None,
         "memory_swap": getattr(full_info, "swap", None),
         "tcp": tcp,
         "udp": udp,
     }
 
 
+def _pids(root: str) -> list[int]:
+    """psutil.pids(): the numeric entries of /proc, sorted."""
+    return sorted(int(name) for name in os.listdir(root) if name.isdigit())
+
+
 def sample_processes(
     previous: ProcessesState | None, ctx: SampleContext
 ) -> tuple[dict[str, Any], ProcessesState]:
+    root = PROC_ROOT
     want_list = "processlist" in ctx.enabled
     want_programs = "programlist" in ctx.enabled
     full = want_list or want_programs
+    listing = full and previous is not None
     now, wall = time.monotonic(), time.time()
     prev_tracked: Mapping[int, Tracked] = previous.tracked if previous is not None else {}
     elapsed = now - previous.ts if previous is not None else 0.0
     usernames = dict(previous.usernames) if previous is not None else {}
-    mem_total = psutil.virtual_memory().total if full else 0
+    mem_total = psutil.virtual_memory().total if listing else 0
+    born_after = 0.0
+    if previous is not None:  # start time (ticks since boot) of a process born since then
+        born_after = (previous.wall - 1.0 - psutil.boot_time()) * CLOCK_TICKS
     tracked: dict[int, Tracked] = {}
     entries: list[dict[str, Any]] = []
-    count = {"total": 0, "running": 0, "sleeping": 0, "thread": 0}
-    for pid in psutil.pids():
-        old = prev_tracked.get(pid)
+    total = running = sleeping = threads = 0
+    for pid in _pids(root):
+        base = f"{root}/{pid}"
         try:
-            item, reading, known = _observe(pid, old, now, full, usernames)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue  # gone, or hidden from us: not counted
-        tracked[pid] = item
-        count["total"] += 1
-        count["thread"] += reading.num_threads
-        status = reading.status
-        if status == psutil.STATUS_RUNNING:
-            count["running"] += 1
-        elif status == psutil.STATUS_SLEEPING:
-            count["sleeping"] += 1
-        if not full or previous is None:
+            stat = _read(base + "/stat")
+            rpar = stat.rfind(b")")
+            fields = stat[rpar + 2 :].split()
+            start = fields[19]
+            # psutil's cpu_times(): user and system from ticks, as floats
+            cpu = float(fields[11]) / CLOCK_TICKS + float(fields[12]) / CLOCK_TICKS
+            old = prev_tracked.get(pid)
+            if old is not None and old.start != start:
+                old = None  # the pid was reused by a new process
+            io = static = statm = None
+            if full:
+                statm = _read(base + "/statm")
+                io = _io(base)
+                comm = stat[stat.find(b"(") + 1 : rpar]
+                static = old.static if old is not None else None
+                if static is None or now - static.read_at >= STATIC_REFRESH or comm != static.comm:
+                    static = _read_static(base, comm, now, usernames)
+        except _GONE:
+            continue  # it ended while being read: not counted
+        except PermissionError:
+            continue  # hidden from us: not counted
+        except (IndexError, ValueError) as exc:  # not the format this parser knows
+            log.debug("cannot parse /proc/%d: %s", pid, exc)
             continue
-        if known:
-            assert old is not None
-            used = max(0.0, item.cpu - old.cpu)
-        elif item.proc.create_time() >= previous.wall - 1.0:  # born during the interval
-            used = item.cpu
+        tracked[pid] = Tracked(start, cpu, io, static)
+        total += 1
+        threads += int(fields[17])
+        state = fields[0]
+        if state == b"R":
+            running += 1
+        elif state == b"S":
+            sleeping += 1
+        if not listing:
+            continue
+        assert static is not None and statm is not None
+        if old is not None:
+            used = max(0.0, cpu - old.cpu)
+        elif int(start) >= born_after:  # born during the interval
+            used = cpu
         else:
             used = 0.0
         cpu_percent = round(used / elapsed * 100, 1) if elapsed > 0 else 0.0
-        entry = _entry(pid, item, reading, old if known else None, cpu_percent, mem_total, elapsed)
+        entry = _entry(
+            pid,
+            fields,
+            statm,
+            static,
+            io,
+            old.io if old is not None else None,
+            cpu_percent,
+            mem_total,
+            elapsed,
+        )
         if pid == ctx.extended_pid:
             try:
-                entry.update(extended_stats(item.proc))
+                entry.update(extended_stats(psutil.Process(pid)))
             except psutil.Error as exc:  # it ended since: list it without them
                 log.debug("no extended stats for pid %d: %s", pid, exc)
         entries.append(entry)
     pid_max = previous.pid_max if previous is not None else read_pid_max()
-    state = ProcessesState(now, wall, tracked, usernames, pid_max)
+    state_out = ProcessesState(now, wall, tracked, usernames, pid_max)
     data: dict[str, Any] = {}
     if "processcount" in ctx.enabled:
-        data["processcount"] = {**count, "pid_max": pid_max}
+        data["processcount"] = {
+            "total": total,
+            "running": running,
+            "sleeping": sleeping,
+            "thread": threads,
+            "pid_max": pid_max,
+        }
     if previous is not None:
         sort_processes(entries)
         if want_list:
             data["processlist"] = entries
         if want_programs:
             data["programlist"] = group_programs(entries)
-    return data, state
+    return data, state_out
 
 
 SAMPLERS: list[SamplerSpec] = [

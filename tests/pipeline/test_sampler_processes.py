@@ -54,8 +54,8 @@ def burn_cpu(seconds: float) -> None:
 
 
 def snapshot(state: ProcessesState) -> dict[int, tuple[Any, ...]]:
-    """What a state holds, without the (uncopyable) psutil.Process objects."""
-    return {pid: (t.proc, t.start, t.cpu, t.io, t.static) for pid, t in state.tracked.items()} | {
+    """What a state holds, copied."""
+    return {pid: tuple(t) for pid, t in state.tracked.items()} | {
         -1: (state.ts, state.wall, dict(state.usernames), state.pid_max)
     }
 
@@ -166,10 +166,9 @@ def test_a_reused_pid_is_a_new_process() -> None:
     data, state2 = sample_processes(previous, ctx)
     entry = by_pid(data["processlist"])[os.getpid()]
     assert entry["name"] != "ghost" and entry["io_counters"][4] == 0
-    assert state2.tracked[os.getpid()].proc is not me.proc
-    # the same process keeps its psutil.Process object and its cached details
+    assert state2.tracked[os.getpid()].static is not stale.static
+    # the same process keeps its cached details
     data, state3 = sample_processes(state2, ctx)
-    assert state3.tracked[os.getpid()].proc is state2.tracked[os.getpid()].proc
     assert state3.tracked[os.getpid()].static is state2.tracked[os.getpid()].static
 
 
@@ -282,3 +281,94 @@ def test_extended_stats_of_a_process_that_just_ended_are_left_out(
     _, state = sample_processes(None, ctx)
     data, _ = sample_processes(state, ctx)
     assert set(by_pid(data["processlist"])[os.getpid()]) == PROCESS_FIELDS
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "proc"
+
+
+def test_parses_real_proc_files_through_a_root_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``fixtures/proc`` holds copies of real ``/proc/<pid>`` files: kthreadd (pid 2, a
+    kernel thread: empty cmdline, zero memory), a ``sleep`` started as
+    ``very-long-program-name`` (the kernel truncates its name to 15 characters), a
+    Python whose name is ``odd) (name`` (parentheses inside the name); 9200 is 9129
+    with a setproctitle-style command line and other ids; 9300 vanished (no stat)."""
+    monkeypatch.setattr(processes, "PROC_ROOT", str(FIXTURES))
+    ctx = context(LIST_PLUGINS)
+    first, state = sample_processes(None, ctx)
+    assert first["processcount"]["total"] == 4
+    data, _ = sample_processes(state, ctx)
+    assert data["processcount"] == {
+        "total": 4, "running": 0, "sleeping": 4, "thread": 4, "pid_max": state.pid_max,
+    }  # fmt: skip
+    got = by_pid(data["processlist"])
+    assert set(got) == {2, 9129, 9130, 9200}
+    assert all(set(e) == PROCESS_FIELDS for e in got.values())
+    page, tick = os.sysconf("SC_PAGE_SIZE"), os.sysconf("SC_CLK_TCK")
+    kthread = got[2]
+    assert (kthread["name"], kthread["cmdline"], kthread["username"]) == ("kthreadd", [], "root")
+    assert (kthread["status"], kthread["nice"], kthread["num_threads"]) == ("S", 0, 1)
+    assert set(kthread["memory_info"].values()) == {0}
+    assert kthread["io_counters"] == [0, 0, 0, 0, 1]
+    assert kthread["gids"] == {"real": 0, "effective": 0, "saved": 0}
+    sleeper = got[9129]
+    assert sleeper["name"] == "very-long-program-name"
+    assert sleeper["cmdline"] == ["/tmp/prof/very-long-program-name", "300"]
+    assert sleeper["memory_info"] == {
+        "rss": 457 * page, "vms": 730 * page, "shared": 429 * page, "text": 5 * page,
+        "lib": 0, "data": 89 * page, "dirty": 0,
+    }  # fmt: skip
+    odd = got[9130]
+    assert odd["name"] == "odd) (name"
+    assert odd["cmdline"][:2] == ["/root/.pyenv/versions/3.11.7/bin/python3", "-c"]
+    # stat: utime 3, stime 0, cutime 2, cstime 1 ticks; delayacct_blkio_ticks 0
+    assert odd["cpu_times"] == {
+        "user": 3 / tick, "system": 0.0, "children_user": 2 / tick,
+        "children_system": 1 / tick, "iowait": 0.0,
+    }  # fmt: skip
+    assert odd["cpu_percent"] == 0.0  # the same file twice: no CPU used in between
+    assert odd["memory_percent"] == pytest.approx(3394 * page / psutil.virtual_memory().total * 100)
+    retitled = got[9200]
+    assert retitled["cmdline"] == ["nginx:", "worker", "process"]
+    assert retitled["gids"] == {"real": 33, "effective": 34, "saved": 35}
+    try:
+        www = pwd.getpwuid(33).pw_name
+    except KeyError:
+        www = "33"
+    assert retitled["username"] == www
+
+
+def test_the_same_values_as_psutil(sleepers: list[subprocess.Popen[bytes]]) -> None:
+    """The direct /proc reads give what psutil gives, for processes that do not change
+    between the two readings (sleepers, the kernel's threads) and for this one."""
+    ctx = context(LIST_PLUGINS)
+    _, state = sample_processes(None, ctx)
+    data, _ = sample_processes(state, ctx)
+    got = by_pid(data["processlist"])
+    kernel = [e["pid"] for e in got.values() if e["cmdline"] == [] and e["pid"] != 1][:5]
+    assert kernel, "no kernel thread to compare"
+    for pid in [s.pid for s in sleepers] + kernel:
+        proc, entry = psutil.Process(pid), got[pid]
+        assert entry["name"] == proc.name()
+        assert entry["cmdline"] == proc.cmdline()
+        assert entry["username"] == proc.username()
+        assert entry["gids"] == proc.gids()._asdict()
+        assert entry["nice"] == proc.nice()
+        assert entry["num_threads"] == proc.num_threads()
+        assert entry["status"] == processes_status_letter(proc.status())
+        assert entry["memory_info"] == proc.memory_info()._asdict()
+        assert entry["cpu_times"] == proc.cpu_times()._asdict()
+        io = proc.io_counters()
+        assert entry["io_counters"][:2] == [io.read_bytes, io.write_bytes]
+    me = psutil.Process()
+    assert got[os.getpid()]["name"] == me.name() and got[os.getpid()]["cmdline"] == me.cmdline()
+    count = data["processcount"]
+    assert abs(count["total"] - len(psutil.pids())) <= 3
+
+
+def processes_status_letter(status: str) -> str:
+    """psutil's status name back to the kernel's letter."""
+    letters = {
+        "running": "R", "sleeping": "S", "disk-sleep": "D", "stopped": "T",
+        "tracing-stop": "t", "zombie": "Z", "dead": "X", "idle": "I", "parked": "P",
+    }  # fmt: skip
+    return letters[status]
