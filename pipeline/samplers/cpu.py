@@ -11,19 +11,26 @@ under-reads short intervals):
   already counts them in ``user`` and ``nice``);
 * busy = total - idle - iowait, and ``total`` % = busy / total;
 * each field % = its delta / total, rounded to 1 decimal and clamped to 0..100.
+
+The readings come from :mod:`pipeline.samplers.procfs`, which parses ``/proc/stat``
+once per round for ``cpu_times``, the per-CPU times and ``cpu_stats`` together (psutil
+reads the file three times) with psutil's formulas, and shares that reading (and
+``/proc/meminfo``'s) between ``cpu``, ``quicklook`` and ``memory`` when the runner calls
+them together.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import platform
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import psutil
 
+from pipeline.samplers import procfs
 from pipeline.samplers.base import SampleContext, SamplerSpec, rate_fields
 
 log = logging.getLogger(__name__)
@@ -40,13 +47,15 @@ CPU_COUNTERS = ("ctx_switches", "interrupts", "soft_interrupts", "syscalls")
 
 def times_percent(before: Any, after: Any) -> tuple[float, dict[str, float]]:
     """``(total %, {field: %})`` between two ``cpu_times`` readings (see module doc)."""
-    deltas = {f: max(0.0, a - b) for f, a, b in zip(after._fields, after, before, strict=True)}
-    all_delta = sum(deltas.values()) - deltas.get("guest", 0.0) - deltas.get("guest_nice", 0.0)
+    # max(0, a - b) per field; every share is >= 0 then, so only the 100 cap is needed
+    values = [a - b if a > b else 0.0 for a, b in zip(after, before, strict=True)]
+    deltas = dict(zip(after._fields, values, strict=True))
+    all_delta = sum(values) - deltas.get("guest", 0.0) - deltas.get("guest_nice", 0.0)
     if all_delta <= 0:
         return 0.0, dict.fromkeys(deltas, 0.0)
     scale = 100.0 / all_delta
     busy = all_delta - deltas["idle"] - deltas.get("iowait", 0.0)
-    fields = {f: min(100.0, max(0.0, round(d * scale, 1))) for f, d in deltas.items()}
+    fields = {f: min(100.0, round(d * scale, 1)) for f, d in deltas.items()}
     return min(100.0, max(0.0, round(busy * scale, 1))), fields
 
 
@@ -70,24 +79,35 @@ def percpu_entries(before: tuple[Any, ...], after: tuple[Any, ...]) -> list[dict
 # --- cpu + percpu ----------------------------------------------------------------------
 
 
+class CpuStats(NamedTuple):
+    """psutil's ``scpustats`` on Linux (``syscalls`` is always 0 there)."""
+
+    ctx_switches: int | None
+    interrupts: int | None
+    soft_interrupts: int | None
+    syscalls: int
+
+
 @dataclass(frozen=True, slots=True)
 class CpuState:
     ts: float
     times: Any | None  # psutil scputimes (an immutable named tuple)
     percpu: tuple[Any, ...] | None
-    stats: Any | None  # psutil scpustats
+    stats: CpuStats | None
 
 
 def sample_cpu(previous: CpuState | None, ctx: SampleContext) -> tuple[dict[str, Any], CpuState]:
     """``cpu`` and ``percpu``; both need two readings, so the first call publishes nothing."""
     want_cpu = "cpu" in ctx.enabled
     want_percpu = "percpu" in ctx.enabled
-    now = time.monotonic()
+    now, stat = procfs.proc_stat(None if previous is None else previous.ts)
     state = CpuState(
         ts=now,
-        times=psutil.cpu_times() if want_cpu else None,
-        percpu=tuple(psutil.cpu_times(percpu=True)) if want_percpu else None,
-        stats=psutil.cpu_stats() if want_cpu else None,
+        times=stat.times if want_cpu else None,
+        percpu=stat.percpu if want_percpu else None,
+        stats=CpuStats(stat.ctx_switches, stat.interrupts, stat.soft_interrupts, 0)
+        if want_cpu
+        else None,
     )
     data: dict[str, Any] = {}
     if previous is None:
@@ -102,7 +122,7 @@ def sample_cpu(previous: CpuState | None, ctx: SampleContext) -> tuple[dict[str,
             rate_fields(
                 cpu, name, getattr(state.stats, name), getattr(previous.stats, name), elapsed
             )
-        cpu["cpucore"] = psutil.cpu_count() or len(state.percpu or ()) or 1
+        cpu["cpucore"] = procfs.cpu_count() or len(state.percpu or ()) or 1
         cpu["time_since_update"] = elapsed
         data["cpu"] = cpu
     if want_percpu and previous.percpu is not None and state.percpu is not None:
@@ -124,7 +144,7 @@ class CoreCounts:
 def core_counts(previous: CoreCounts | None) -> CoreCounts:
     """The CPU counts; the physical count (a file per CPU to read) only when the logical
     one changed (a CPU came online or went offline)."""
-    logical = psutil.cpu_count() or 1
+    logical = procfs.cpu_count() or 1
     if previous is not None and previous.logical == logical:
         return previous
     return CoreCounts(logical, psutil.cpu_count(logical=False))
@@ -170,16 +190,19 @@ def cpu_name() -> str:
 
 
 def cpu_hz() -> tuple[float | None, float | None]:
-    """``(current, max)`` CPU frequency in Hz; ``None`` where the OS does not say."""
+    """``(current, max)`` CPU frequency in Hz; ``None`` where the OS does not say.
+
+    ``psutil.cpu_freq()``'s figures, read by :func:`procfs.cpu_freq` (same sources and
+    averaging, without psutil's per-CPU named tuples and buffered file objects)."""
     try:
-        freq = psutil.cpu_freq()
+        freq = procfs.cpu_freq(procfs.read("/proc/cpuinfo"))
     except (OSError, NotImplementedError, AttributeError) as exc:
         log.debug("cpu_freq unavailable: %s", exc)
         return None, None
     if freq is None:
         return None, None
-    current = freq.current * 1e6 if freq.current else None
-    maximum = freq.max * 1e6 if freq.max else None
+    current = freq[0] * 1e6 if freq[0] else None
+    maximum = freq[1] * 1e6 if freq[1] else None
     return current, maximum
 
 
@@ -187,11 +210,11 @@ def sample_quicklook(
     previous: QuicklookState | None, ctx: SampleContext
 ) -> tuple[dict[str, Any], QuicklookState]:
     """``quicklook``: cpu, per-CPU, mem, swap and load at a glance (primes like ``cpu``)."""
-    now = time.monotonic()
+    now, stat = procfs.proc_stat(None if previous is None else previous.ts)
     state = QuicklookState(
         ts=now,
-        times=psutil.cpu_times(),
-        percpu=tuple(psutil.cpu_times(percpu=True)),
+        times=stat.times,
+        percpu=stat.percpu,
         cpu_name=previous.cpu_name if previous is not None else cpu_name(),
         cores=core_counts(previous.cores if previous is not None else None),
     )
@@ -203,12 +226,14 @@ def sample_quicklook(
     total, _ = times_percent(previous.times, state.times)
     logical = state.cores.logical
     hz_current, hz_max = cpu_hz()
+    _, mem = procfs.meminfo()  # the memory family's reading when it ran just before
+    swap = mem.swap if mem.swap is not None else psutil.swap_memory()
     quicklook = {
         "cpu": total,
         "percpu": percpu,
-        "mem": psutil.virtual_memory().percent,
-        "swap": psutil.swap_memory().percent,
-        "load": round(psutil.getloadavg()[2] / logical * 100, 1),
+        "mem": procfs.virtual_memory(mem).percent,
+        "swap": swap.percent,
+        "load": round(os.getloadavg()[2] / logical * 100, 1),
         "cpu_log_core": logical,
         "cpu_phys_core": state.cores.physical,
         "cpu_name": state.cpu_name,

@@ -7,9 +7,13 @@ operation over the interval (time delta / count delta; 0 with no operation), whi
 Glances' ``int(time_rate / count_rate)`` without the rounding of the two floored rates.
 ``ram*`` disks are skipped, as in the reference.
 
-``fs`` lists the physical partitions (``psutil.disk_partitions(all=False)``), one entry
+``fs`` lists the physical partitions (what ``psutil.disk_partitions(all=False)`` lists), one entry
 per mount point (a later mount over the same point wins, as the kernel shows it).  A
 mount whose usage cannot be read is skipped for that round only.
+
+Both read their sources directly (:mod:`pipeline.samplers.procfs`) with psutil's
+parsing and formulas: ``/proc/diskstats`` (psutil's ``nowrap`` kept in the state),
+``/proc/filesystems`` and the mount table, ``statvfs``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any
 
 import psutil
 
+from pipeline.samplers import procfs
 from pipeline.samplers.base import SampleContext, SamplerSpec, rate_fields
 
 log = logging.getLogger(__name__)
@@ -34,21 +39,33 @@ DISKIO_COUNTERS = (
 @dataclass(frozen=True, slots=True)
 class DiskioState:
     ts: float
-    #: disk name -> the DISKIO_COUNTERS values at ``ts``
+    #: disk name -> the DISKIO_COUNTERS values at ``ts`` (as psutil's nowrap gives them)
     counters: Mapping[str, tuple[int, ...]]
+    #: psutil's nowrap state for every disk's counters (None: the first reading)
+    wrap: procfs.Unwrapped | None = None
+
+
+def _read_diskio(previous: procfs.Unwrapped | None) -> procfs.Unwrapped:
+    """``psutil.disk_io_counters(perdisk=True)``'s DISKIO_COUNTERS, nowrap applied."""
+    try:
+        raw: Mapping[str, tuple[int, ...]] | None = procfs.parse_diskstats(
+            procfs.read("/proc/diskstats")
+        )
+    except OSError:  # no /proc/diskstats: psutil reads /sys/block
+        raw = None
+    if raw is None:
+        perdisk = psutil.disk_io_counters(perdisk=True, nowrap=False) or {}
+        raw = {name: tuple(getattr(c, f) for f in DISKIO_COUNTERS) for name, c in perdisk.items()}
+    return procfs.unwrap(raw, previous)
 
 
 def sample_diskio(
     previous: DiskioState | None, ctx: SampleContext
 ) -> tuple[dict[str, Any], DiskioState]:
     now = time.monotonic()
-    perdisk = psutil.disk_io_counters(perdisk=True) or {}
-    counters = {
-        name: tuple(getattr(c, f) for f in DISKIO_COUNTERS)
-        for name, c in perdisk.items()
-        if not name.startswith("ram")
-    }
-    state = DiskioState(now, counters)
+    wrap = _read_diskio(None if previous is None else previous.wrap)
+    counters = {name: c for name, c in wrap.values.items() if not name.startswith("ram")}
+    state = DiskioState(now, counters, wrap)
     if previous is None:
         return {}, state
     elapsed = now - previous.ts
@@ -68,9 +85,9 @@ def sample_diskio(
 
 def sample_fs(previous: Any, ctx: SampleContext) -> tuple[dict[str, Any], None]:
     by_mount: dict[str, dict[str, Any]] = {}
-    for part in psutil.disk_partitions(all=False):
+    for part in procfs.disk_partitions():
         try:
-            usage = psutil.disk_usage(part.mountpoint)
+            usage = procfs.disk_usage(part.mountpoint)
         except OSError as exc:  # gone, or unreadable (permissions, a dead device)
             log.debug("skipping %s this round: %s", part.mountpoint, exc)
             by_mount.pop(part.mountpoint, None)

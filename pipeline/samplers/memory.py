@@ -6,17 +6,22 @@ buffers and cache differently per platform).  ``percent_min``/``percent_max``/
 stops growing at :data:`MEAN_WINDOW`, so after that it follows the last ~16 hours (at a
 2 s refresh) rather than freezing.  ``memswap`` carries ``time_since_update``, so it
 waits for a second reading like the rate plugins do.
+
+Both read ``/proc/meminfo`` once between them (and with ``quicklook``) through
+:mod:`pipeline.samplers.procfs`, with psutil's ``virtual_memory``/``swap_memory``
+formulas; ``memswap``'s ``sin``/``sout`` come from ``/proc/vmstat``.  Where psutil would
+take a path of its own (a field missing from the file) psutil is asked.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import psutil
 
+from pipeline.samplers import procfs
 from pipeline.samplers.base import SampleContext, SamplerSpec
 
 log = logging.getLogger(__name__)
@@ -39,14 +44,38 @@ class MemoryState:
     count: int = 0
 
 
+class SwapMemory(NamedTuple):
+    """psutil's ``sswap``."""
+
+    total: int
+    used: int
+    free: int
+    percent: float
+    sin: int
+    sout: int
+
+
+def swap_memory(info: procfs.MemInfo) -> Any:
+    """``psutil.swap_memory()`` from ``info`` and /proc/vmstat (else psutil's own)."""
+    if info.swap is None:
+        return psutil.swap_memory()
+    try:
+        swap_io = procfs.parse_swap_io(procfs.read("/proc/vmstat"))
+    except OSError:
+        swap_io = None
+    if swap_io is None:  # psutil warns and counts 0 there
+        return psutil.swap_memory()
+    return SwapMemory(*info.swap, *swap_io)
+
+
 def sample_memory(
     previous: MemoryState | None, ctx: SampleContext
 ) -> tuple[dict[str, Any], MemoryState]:
-    now = time.monotonic()
+    now, info = procfs.meminfo(None if previous is None else previous.ts)
     data: dict[str, Any] = {}
     state = MemoryState(ts=now)
     if "mem" in ctx.enabled:
-        vm = psutil.virtual_memory()
+        vm = procfs.virtual_memory(info)
         mem: dict[str, Any] = {name: getattr(vm, name, 0) for name in MEM_FIELDS}
         mem["used"] = vm.total - vm.available
         percent = float(vm.percent)
@@ -63,7 +92,7 @@ def sample_memory(
         data["mem"] = mem
         state = MemoryState(now, low, high, mean, count)
     if "memswap" in ctx.enabled and previous is not None:
-        sw = psutil.swap_memory()
+        sw = swap_memory(info)
         data["memswap"] = {
             "total": sw.total,
             "used": sw.used,

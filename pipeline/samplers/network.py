@@ -10,6 +10,11 @@ at once, with a zero delta and rate (Glances publishes it once without them).
 the interface of the default route; ``gateway`` is that route's gateway, read from
 ``/proc/net/route`` (``None`` when there is no default route).  With no IPv4 address at
 all, ``ip`` is ``{}``.
+
+The counters are read from ``/proc/net/dev`` and the up flag and speed by the ioctls
+psutil's ``net_if_stats`` makes (:mod:`pipeline.samplers.procfs`), without its second
+read of ``/proc/net/dev`` and its MTU ioctl; psutil's ``nowrap`` (a counter that goes
+backwards had wrapped: the last value is added from then on) is kept in the state.
 """
 
 from __future__ import annotations
@@ -22,10 +27,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psutil
 
+from pipeline.samplers import procfs
 from pipeline.samplers.base import SampleContext, SamplerSpec, rate_fields
 
 log = logging.getLogger(__name__)
@@ -40,20 +46,23 @@ _RTF_GATEWAY = 0x2
 @dataclass(frozen=True, slots=True)
 class NetworkState:
     ts: float
-    #: interface name -> (bytes_sent, bytes_recv) at ``ts``
+    #: interface name -> (bytes_sent, bytes_recv) at ``ts`` (as psutil's nowrap gives them)
     counters: Mapping[str, tuple[int, int]]
+    #: psutil's nowrap state for these counters (None: the first reading)
+    wrap: procfs.Unwrapped | None = None
 
 
 def sample_network(
     previous: NetworkState | None, ctx: SampleContext
 ) -> tuple[dict[str, Any], NetworkState]:
     now = time.monotonic()
-    pernic = psutil.net_io_counters(pernic=True)
-    state = NetworkState(now, {n: (c.bytes_sent, c.bytes_recv) for n, c in pernic.items()})
+    raw = procfs.parse_net_dev(procfs.read("/proc/net/dev"))
+    wrap = procfs.unwrap(raw, None if previous is None else previous.wrap)
+    state = NetworkState(now, cast(Mapping[str, tuple[int, int]], wrap.values), wrap)
     if previous is None:
         return {}, state
     elapsed = now - previous.ts
-    stats = psutil.net_if_stats()
+    stats = procfs.nic_stats(raw)
     entries: list[dict[str, Any]] = []
     for name, (sent, recv) in state.counters.items():
         before = previous.counters.get(name)  # None: new interface, zero delta and rate
@@ -69,7 +78,7 @@ def sample_network(
         rate_fields(entry, "bytes_all", sent + recv, prev_all, elapsed)
         nic = stats.get(name)
         entry["speed"] = nic.speed * SPEED_FACTOR if nic is not None else 0
-        entry["is_up"] = nic.isup if nic is not None else False
+        entry["is_up"] = bool(nic.flags & procfs.IFF_RUNNING) if nic is not None else False
         entry["time_since_update"] = elapsed
         entries.append(entry)
     return {"network": entries}, state
@@ -100,18 +109,18 @@ def default_route(path: Path = ROUTE_FILE) -> tuple[str, str] | None:
     return None if best is None else (best[1], best[2])
 
 
-def _is_loopback(nic: Any) -> bool:
-    return "loopback" in str(getattr(nic, "flags", "")).split(",")
-
-
 def sample_ip(previous: Any, ctx: SampleContext) -> tuple[dict[str, Any], None]:
     addrs = psutil.net_if_addrs()
-    stats = psutil.net_if_stats()
+    # psutil.net_if_stats()' isup (IFF_RUNNING) and flags, in /proc/net/dev's order
+    stats = procfs.nic_stats(procfs.parse_net_dev(procfs.read("/proc/net/dev")), False)
     route = default_route()
     candidates = [
         name
         for name, nic in stats.items()
-        if nic.isup and name in addrs and name != "lo" and not _is_loopback(nic)
+        if nic.flags & procfs.IFF_RUNNING
+        and name in addrs
+        and name != "lo"
+        and not nic.flags & procfs.IFF_LOOPBACK
     ]
     if route is not None and route[0] in candidates:  # the default route's interface first
         candidates.remove(route[0])

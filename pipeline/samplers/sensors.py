@@ -12,11 +12,18 @@ A sensor without a label is named ``"<chip> <index>"``.  ``label`` is the list's
 a label seen twice gets a numeric suffix (``"Core 0 1"``) rather than hiding the other.
 Where psutil cannot read a kind of sensor (no such function, a VM without sensors, a
 read error) that kind is simply absent; no sensor at all is ``[]``.
+
+psutil finds sensors by globbing sysfs, which costs far more than listing the few
+directories those globs start from: a kind whose directories are empty or absent (a VM,
+a container) is not asked of psutil at all, since psutil would find nothing there
+either (:func:`present`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -29,9 +36,49 @@ log = logging.getLogger(__name__)
 #: psutil temperature chips that are disks (reported as ``temperature_hdd``)
 HDD_CHIPS = frozenset({"drivetemp", "nvme"})
 
+LINUX = sys.platform.startswith("linux")
+HWMON = "/sys/class/hwmon"
+THERMAL = "/sys/class/thermal"
+PLATFORM = "/sys/devices/platform"
+POWER = "/sys/class/power_supply"
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
+
+
+def present(name: str) -> bool:
+    """Whether ``psutil.<name>()`` could find anything: False only where every place its
+    Linux implementation globs (``psutil/_pslinux.py``) is empty or absent.
+
+    * ``sensors_temperatures``: ``/sys/class/hwmon/hwmon*/...``,
+      ``/sys/devices/platform/coretemp.*/...``, ``/sys/class/thermal/thermal_zone*``;
+    * ``sensors_fans``: ``/sys/class/hwmon/hwmon*/...``;
+    * ``sensors_battery``: ``/sys/class/power_supply/`` entries named ``BAT*`` or
+      ``*battery*``.
+    """
+    if not LINUX:
+        return True
+    if name == "sensors_temperatures":
+        return bool(
+            _listdir(HWMON)
+            or any(n.startswith("thermal_zone") for n in _listdir(THERMAL))
+            or any(n.startswith("coretemp.") for n in _listdir(PLATFORM))
+        )
+    if name == "sensors_fans":
+        return bool(_listdir(HWMON))
+    if name == "sensors_battery":
+        return any(n.startswith("BAT") or "battery" in n.lower() for n in _listdir(POWER))
+    return True
+
 
 def _read(name: str) -> Any:
     """``psutil.<name>()``, or ``None`` when this platform or machine cannot tell."""
+    if not present(name):
+        return None
     fn: Callable[[], Any] | None = getattr(psutil, name, None)
     if fn is None:
         return None

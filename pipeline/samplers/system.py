@@ -25,6 +25,7 @@ from typing import Any
 import psutil
 
 import pipeline
+from pipeline.samplers import procfs
 from pipeline.samplers.base import SampleContext, SamplerSpec
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ def uptime_text(seconds: float) -> str:
 def sample_clock(previous: Any, ctx: SampleContext) -> tuple[dict[str, Any], None]:
     data: dict[str, Any] = {}
     if "uptime" in ctx.enabled:
-        data["uptime"] = uptime_text(time.time() - psutil.boot_time())
+        data["uptime"] = uptime_text(time.time() - procfs.boot_time())
     if "now" in ctx.enabled:
         local = dt.datetime.now().astimezone().replace(microsecond=0)
         data["now"] = {

@@ -27,7 +27,7 @@ import pipeline
 from pipeline.config import Config, GlobalConfig
 from pipeline.events import StatEvent
 from pipeline.plugins import PLUGINS, SAMPLED
-from pipeline.samplers import all_samplers, cpu, disk, memory, network, sensors, system
+from pipeline.samplers import all_samplers, cpu, disk, memory, network, procfs, sensors, system
 from pipeline.stages.state import to_json
 from tests.pipeline.sampler_helpers import check_rate, context, two_rounds
 
@@ -319,17 +319,17 @@ def test_fs_matches_disk_usage(
 
 
 def test_fs_skips_a_mount_it_cannot_read(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = psutil.disk_partitions
+    real = procfs.disk_partitions
 
-    def with_a_dead_mount(all: bool = False) -> list[Any]:
-        part = real(all)[0]
-        return [*real(all), part._replace(mountpoint="/nonexistent/statbus-test")]
+    def with_a_dead_mount() -> list[Any]:
+        part = real()[0]
+        return [*real(), part._replace(mountpoint="/nonexistent/statbus-test")]
 
-    monkeypatch.setattr(psutil, "disk_partitions", with_a_dead_mount)
+    monkeypatch.setattr(procfs, "disk_partitions", with_a_dead_mount)
     data, _ = disk.sample_fs(None, context(["fs"]))
     mounts = [e["mnt_point"] for e in data["fs"]]
     assert "/nonexistent/statbus-test" not in mounts
-    assert mounts == [p.mountpoint for p in real(False)]
+    assert mounts == [p.mountpoint for p in psutil.disk_partitions(False)]
 
 
 # --- sensors ---------------------------------------------------------------------------
@@ -350,6 +350,7 @@ def test_sensors_on_this_machine(
 
 
 def test_sensors_shape_labels_and_types(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sensors, "present", lambda name: True)
     temps = {
         "coretemp": [Temp("Core 0", 45.7, 80.0, 100.0), Temp("Core 0", 47.2, None, None)],
         "acpitz": [Temp("", 30.0, None, None)],
@@ -377,6 +378,8 @@ def test_sensors_shape_labels_and_types(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_sensors_that_cannot_be_read_are_an_empty_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sensors, "present", lambda name: True)
+
     def broken() -> Any:
         raise OSError("no hwmon")
 
@@ -384,6 +387,44 @@ def test_sensors_that_cannot_be_read_are_an_empty_list(monkeypatch: pytest.Monke
     monkeypatch.delattr(psutil, "sensors_fans", raising=False)
     monkeypatch.setattr(psutil, "sensors_battery", lambda: None, raising=False)
     assert sensors.sample_sensors(None, context(["sensors"]))[0] == {"sensors": []}
+
+
+def test_psutil_is_not_asked_where_its_sysfs_globs_would_find_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    dirs = {name: tmp_path / name for name in ("HWMON", "THERMAL", "PLATFORM", "POWER")}
+    for name, path in dirs.items():
+        path.mkdir()
+        monkeypatch.setattr(sensors, name, str(path))
+    (dirs["THERMAL"] / "cooling_device0").mkdir()  # not a thermal zone
+    (dirs["PLATFORM"] / "serial8250").mkdir()
+    (dirs["POWER"] / "AC").mkdir()
+
+    def must_not_run() -> Any:
+        raise AssertionError("psutil asked though there is nothing to find")
+
+    for fn in ("sensors_temperatures", "sensors_fans", "sensors_battery"):
+        monkeypatch.setattr(psutil, fn, must_not_run, raising=False)
+    assert sensors.sample_sensors(None, context(["sensors"]))[0] == {"sensors": []}
+    # where psutil's globs could find something, psutil is asked
+    (dirs["POWER"] / "BAT0").mkdir()
+    assert sensors.present("sensors_battery")
+    assert not sensors.present("sensors_temperatures")
+    (dirs["THERMAL"] / "thermal_zone0").mkdir()
+    assert sensors.present("sensors_temperatures") and not sensors.present("sensors_fans")
+    (dirs["THERMAL"] / "thermal_zone0").rmdir()
+    (dirs["PLATFORM"] / "coretemp.0").mkdir()
+    assert sensors.present("sensors_temperatures") and not sensors.present("sensors_fans")
+    (dirs["HWMON"] / "hwmon0").mkdir()
+    assert sensors.present("sensors_fans")
+    # and the answer matches psutil's on this machine
+    monkeypatch.undo()
+    for fn in ("sensors_temperatures", "sensors_fans", "sensors_battery"):
+        if not sensors.present(fn) and hasattr(psutil, fn):
+            try:
+                assert not getattr(psutil, fn)()
+            except OSError:  # no /sys/class/power_supply at all
+                pass
 
 
 # --- system, uptime, now, versions -----------------------------------------------------
