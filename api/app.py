@@ -8,11 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from quart_trio import QuartTrio
+from werkzeug.exceptions import HTTPException
 from werkzeug.routing import PathConverter
 
 from api import errors, http
 from api.alerts import alerts_blueprint
-from api.glances import glances_blueprint
+from api.fastpath import FastPath, FastRoute
+from api.glances import cached_bodies, glances_blueprint
 from api.history import history_blueprint
 from api.limits import limits_blueprint
 from api.pipeline import pipeline_blueprint
@@ -50,7 +52,10 @@ class _AnyPath(PathConverter):
     part_isolating = False
 
 
-def create_app(handles: ApiHandles) -> QuartTrio:
+def create_app(handles: ApiHandles, *, fast_path: bool = True) -> QuartTrio:
+    """The app; with ``fast_path`` (the default) the cached GET routes are answered in
+    front of Quart (``api/fastpath.py``); without, Quart answers everything (tests
+    compare the two)."""
     app = QuartTrio("statbus")
     app.url_map.converters["anypath"] = _AnyPath
     app.url_map.merge_slashes = False
@@ -70,5 +75,23 @@ def create_app(handles: ApiHandles) -> QuartTrio:
         app.register_blueprint(bp, url_prefix=prefix)
     app.register_blueprint(glances_blueprint(handles), url_prefix=prefix)
     errors.install(app)
-    http.install(app, handles.config.api)
+    rules = http.HttpRules(handles.config.api)
+    http.install(app, rules)
+    if fast_path:
+        app.asgi_app = FastPath(app.asgi_app, _fast_routes(app, handles, prefix), rules)  # type: ignore[method-assign]
     return app
+
+
+def _fast_routes(app: QuartTrio, handles: ApiHandles, prefix: str) -> dict[str, FastRoute]:
+    """The cached bodies at the full paths that Quart itself routes to their endpoints."""
+    adapter = app.url_map.bind("localhost")
+    routes = {}
+    for path, (endpoint, body) in cached_bodies(handles).items():
+        full = prefix + path
+        try:
+            matched, _ = adapter.match(full, method="GET")
+        except HTTPException:  # no such route, or a redirect
+            continue
+        if matched == endpoint:
+            routes[full] = FastRoute(body, open=endpoint == http.STATUS_ENDPOINT)
+    return routes

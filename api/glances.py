@@ -6,6 +6,8 @@ Route precedence follows the reference: fixed segments (``top``, ``value``,
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -19,12 +21,32 @@ if TYPE_CHECKING:
     from api.app import ApiHandles
 
 
+#: a body ready to serve, and the endpoint (of the blueprint below) that serves it
+CachedBody = tuple[str, Callable[[], bytes]]
+
+
+def cached_bodies(h: ApiHandles) -> dict[str, CachedBody]:
+    """Path (after ``/api/4``) -> endpoint and body, for the GET routes whose 200 answer
+    is bytes held ready: the blueprint's handlers and the fast path serve the same ones."""
+    status_body = orjson.dumps({"version": __version__})
+    pluginslist_body = orjson.dumps(list(h.state.plugins))
+    bodies: dict[str, CachedBody] = {
+        "/status": ("glances.status", lambda: status_body),
+        "/pluginslist": ("glances.pluginslist", lambda: pluginslist_body),
+        "/all": ("glances.all_stats", h.state.all_json),
+    }
+    for plugin in h.state.plugins:
+        bodies.setdefault(f"/{plugin}", ("glances.plugin_stats", partial(h.state.get_json, plugin)))
+    return bodies
+
+
 def glances_blueprint(h: ApiHandles) -> Blueprint:
     bp = Blueprint("glances", __name__)
     enabled = list(h.state.plugins)
     enabled_set = frozenset(enabled)
-    status_body = orjson.dumps({"version": __version__})
-    pluginslist_body = orjson.dumps(enabled)
+    bodies = cached_bodies(h)
+    status_body = bodies["/status"][1]
+    pluginslist_body = bodies["/pluginslist"][1]
 
     plugin_info = plugin_gate(enabled)
 
@@ -39,11 +61,11 @@ def glances_blueprint(h: ApiHandles) -> Blueprint:
 
     @bp.route("/status", methods=["GET", "HEAD"])
     async def status() -> Response:
-        return json_response(status_body)
+        return json_response(status_body())
 
     @bp.route("/pluginslist")
     async def pluginslist() -> Response:
-        return json_response(pluginslist_body)
+        return json_response(pluginslist_body())
 
     @bp.route("/all")
     async def all_stats() -> Response:

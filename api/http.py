@@ -5,6 +5,9 @@
 * CORS: ``api.cors_origins`` (``*`` by default); preflights answer 200 with max-age 600.
 * gzip: bodies of at least ``api.gzip_min_size`` bytes, when the client accepts gzip.
   Compressed bodies are cached by content, so ``/all`` is compressed once per sample.
+
+The rules live in one :class:`HttpRules` that the Quart hooks below and the fast path
+(``api/fastpath.py``) share, so both answer alike and share one gzip cache.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ STATUS_ENDPOINT = "glances.status"
 _GZIP_CACHE_SIZE = 32
 
 
-def _check_basic(header: str, username: str, password: str) -> bool:
+def check_basic(header: str, username: str, password: str) -> bool:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "basic" or not token:
         return False
@@ -41,7 +44,7 @@ def _check_basic(header: str, username: str, password: str) -> bool:
     return bool(sep) and user_ok and pass_ok
 
 
-class _GzipCache:
+class GzipCache:
     """Last compressed bodies by content; a hit costs one comparison, not a compression."""
 
     def __init__(self) -> None:
@@ -60,14 +63,39 @@ class _GzipCache:
         return packed
 
 
-def install(app: Quart, api: ApiConfig) -> None:
-    origins = set(api.cors_origins)
-    cache = _GzipCache()
+class HttpRules:
+    """CORS, Basic auth and gzip as ``api`` configures them, for both request paths."""
 
-    def allowed_origin(origin: str | None) -> str | None:
-        if "*" in origins:
+    def __init__(self, api: ApiConfig) -> None:
+        self._origins = frozenset(api.cors_origins)
+        self._any_origin = "*" in self._origins
+        self.username = api.username
+        self.password = api.password
+        self.gzip_min_size = api.gzip_min_size
+        self._gzip = GzipCache()
+
+    @property
+    def needs_auth(self) -> bool:
+        return bool(self.password)
+
+    def allowed_origin(self, origin: str | None) -> str | None:
+        """The ``Access-Control-Allow-Origin`` value for a request's ``Origin``, if any."""
+        if self._any_origin:
             return "*"
-        return origin if origin in origins else None
+        return origin if origin in self._origins else None
+
+    def credentials_ok(self, header: str) -> bool:
+        return check_basic(header, self.username, self.password)
+
+    def gzipped(self, body: bytes) -> bytes | None:
+        """The compressed body when it is large enough to be worth it, else ``None``."""
+        if len(body) < self.gzip_min_size:
+            return None
+        return self._gzip.compress(body)
+
+
+def install(app: Quart, rules: HttpRules) -> None:
+    allowed_origin = rules.allowed_origin
 
     @app.before_request
     async def _preflight_and_auth() -> Response | None:
@@ -88,12 +116,12 @@ def install(app: Quart, api: ApiConfig) -> None:
             # not a preflight: say what the route allows, with no body
             methods = ", ".join(sorted(request.url_rule.methods or ()))
             return Response(b"", status=204, headers={"Allow": methods})
-        if not api.password or request.endpoint == STATUS_ENDPOINT or request.url_rule is None:
+        if not rules.needs_auth or request.endpoint == STATUS_ENDPOINT or request.url_rule is None:
             return None  # no auth, the open route, or no route at all (404 as the reference)
         header = request.headers.get("Authorization")
         if header is None:
             return error_response(401, "Not authenticated", {"WWW-Authenticate": "Basic"})
-        if not _check_basic(header, api.username, api.password):
+        if not rules.credentials_ok(header):
             return error_response(401, "Incorrect authentication", {"WWW-Authenticate": "Basic"})
         return None
 
@@ -108,9 +136,9 @@ def install(app: Quart, api: ApiConfig) -> None:
             and "Content-Encoding" not in resp.headers
             and isinstance(resp.response, DataBody)
         ):
-            body = await resp.get_data(as_text=False)
-            if len(body) >= api.gzip_min_size:
-                resp.set_data(cache.compress(body))
+            packed = rules.gzipped(await resp.get_data(as_text=False))
+            if packed is not None:
+                resp.set_data(packed)
                 resp.headers["Content-Encoding"] = "gzip"
                 resp.headers.add("Vary", "Accept-Encoding")
         return resp

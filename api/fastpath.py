@@ -1,0 +1,114 @@
+"""The fast path: the cached GET routes answered before Quart sees the request.
+
+Clients poll ``/all`` and ``/<plugin>`` over and over, and their answers are bytes the
+state stage already holds.  Quart's per-request machinery (request object, contexts,
+routing, hooks, response object, two tasks) costs more than hypercorn itself, so
+:class:`FastPath` wraps the app's ASGI callable (``app.asgi_app``, Quart's middleware
+seam): a GET or HEAD of a path in its table is answered at once, with the status,
+headers and body that Quart would give.  Everything else goes to Quart unchanged:
+other routes and methods, a trailing slash, a request with a body, missing or wrong
+credentials (the 401s), and any error while reading the state (Quart logs it and
+answers 500).  So every answer but the cached 200s still has one source.
+
+The table is built once, from the paths Quart's own URL map routes to the cached
+endpoints (``api.glances.cached_bodies``), so route precedence cannot differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
+
+from api.http import HttpRules
+
+AsgiApp = Callable[[Scope, ASGIReceiveCallable, ASGISendCallable], object]
+
+_READS = frozenset({"GET", "HEAD"})
+_CONTENT_TYPE = (b"content-type", b"application/json")
+_VARY_ORIGIN = (b"vary", b"Origin")
+_GZIP = ((b"content-encoding", b"gzip"), (b"vary", b"Accept-Encoding"))
+
+
+@dataclass(frozen=True, slots=True)
+class FastRoute:
+    """One full path's answer: its body, and whether it is served without credentials."""
+
+    body: Callable[[], bytes]
+    open: bool = False
+
+
+class FastPath:
+    """An ASGI app: ``routes`` (full path -> :class:`FastRoute`) answered from bytes,
+    everything else passed to ``fallback`` (Quart)."""
+
+    def __init__(
+        self, fallback: AsgiApp, routes: Mapping[str, FastRoute], rules: HttpRules
+    ) -> None:
+        self.fallback = fallback
+        self.routes = dict(routes)
+        self._rules = rules
+        any_origin = rules.allowed_origin(None)
+        # With "*" every answer carries the same CORS headers, whatever the Origin.
+        self._cors_any = (
+            ((b"access-control-allow-origin", any_origin.encode()), _VARY_ORIGIN)
+            if any_origin is not None
+            else None
+        )
+
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        if scope["type"] == "http" and scope["method"] in _READS and not scope.get("root_path"):
+            route = self.routes.get(scope["path"])
+            if route is not None:
+                answer = self._answer(route, scope["headers"])
+                if answer is not None:
+                    headers, body = answer
+                    await send({"type": "http.response.start", "status": 200, "headers": headers})
+                    await send({"type": "http.response.body", "body": body, "more_body": False})
+                    return
+        await self.fallback(scope, receive, send)  # type: ignore[misc]
+
+    def _answer(
+        self, route: FastRoute, request_headers: Iterable[tuple[bytes, bytes]]
+    ) -> tuple[list[tuple[bytes, bytes]], bytes] | None:
+        """Headers and body, or ``None`` to leave the request to Quart."""
+        authorization = origin = accept_encoding = None
+        for name, value in request_headers:
+            # the first of repeated headers counts, as in Quart's request.headers.get
+            if name == b"authorization":
+                if authorization is None:
+                    authorization = value
+            elif name == b"origin":
+                if origin is None:
+                    origin = value
+            elif name == b"accept-encoding":
+                if accept_encoding is None:
+                    accept_encoding = value
+            elif name == b"content-length" or name == b"transfer-encoding":
+                return None  # a body to read: Quart's request handling
+        rules = self._rules
+        if rules.needs_auth and not route.open:
+            if authorization is None or not rules.credentials_ok(authorization.decode("latin1")):
+                return None  # Quart answers the 401
+        try:
+            body = route.body()
+        except Exception:  # Quart meets it again, logs it and answers 500
+            return None
+        headers = [_CONTENT_TYPE, (b"content-length", b"")]
+        if self._cors_any is not None:
+            headers.extend(self._cors_any)
+        elif origin is not None:
+            allow = rules.allowed_origin(origin.decode("latin1"))
+            if allow is not None:
+                headers.append((b"access-control-allow-origin", allow.encode()))
+                headers.append(_VARY_ORIGIN)
+        if accept_encoding is not None and b"gzip" in accept_encoding:
+            packed = rules.gzipped(body)
+            if packed is not None:
+                body = packed
+                headers.extend(_GZIP)
+        headers[1] = (b"content-length", b"%d" % len(body))
+        return headers, body

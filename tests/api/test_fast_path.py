@@ -1,0 +1,293 @@
+"""The fast path answers exactly as Quart does, and only the cached GET routes skip Quart.
+
+Two apps over one state: ``create_app(...)`` (fast path in front) and
+``create_app(..., fast_path=False)`` (Quart alone).  Every request of a matrix of
+routes, methods and headers (auth, CORS, gzip) must get the same status, the same
+headers in the same order and the same body from both, through the Quart test client
+and over real sockets served by hypercorn.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import trio
+from hypercorn.config import Config as HypercornConfig
+from hypercorn.trio import serve as hypercorn_serve
+from quart_trio import QuartTrio
+
+from api import ApiHandles, create_app
+from api.fastpath import FastPath
+from pipeline.bus import Bus
+from pipeline.config import load
+from pipeline.events import StatEvent
+from pipeline.stages.state import StateStage
+
+PROCESSES = [
+    {"pid": pid, "key": "pid", "name": f"worker-{pid}", "cpu_percent": pid / 10}
+    for pid in range(1, 60)
+]
+DATA: dict[str, Any] = {
+    "cpu": {"total": 12.5, "user": 10.0},
+    "network": [{"interface_name": "lo", "key": "interface_name", "bytes_recv": 20}],
+    "processlist": PROCESSES,
+    "uptime": "1 day, 2:03:04",
+}
+
+CONFIGS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "auth+prefix": {"api.username": "admin", "api.password": "s3cret", "api.url_prefix": "/gl/"},
+    "origins+gzip": {"api.cors_origins": ["https://a.example"], "api.gzip_min_size": 10},
+}
+
+PATHS = [
+    "/status",
+    "/pluginslist",
+    "/all",
+    "/cpu",
+    "/processlist",
+    "/uptime",
+    "/alert",
+    "/cpu/",  # trailing slash: Quart's
+    "/cpu?x=1",
+    "/cpu/total",
+    "/nosuch",
+    "/config",
+    "/cpu/nosuch",  # 404
+    "/pipeline",  # not served without its handles: taken for a plugin, 400
+]
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+HEADER_SETS: list[dict[str, str]] = [
+    {},
+    {"Origin": "https://a.example"},
+    {"Origin": "https://evil.example", "Accept-Encoding": "gzip, deflate"},
+    {"Accept-Encoding": "gzip"},
+    {"Authorization": _basic("admin", "s3cret"), "Accept-Encoding": "br, gzip"},
+    {"Authorization": _basic("admin", "s3cret"), "Origin": "https://a.example"},
+    {"Authorization": _basic("admin", "wrong")},
+    {"Authorization": "Basic !!!not-base64"},
+]
+
+REQUESTS: list[tuple[str, str, dict[str, str]]] = [
+    (method, path, headers)
+    for path in PATHS
+    for method in ("GET", "HEAD", "POST")
+    for headers in HEADER_SETS
+] + [
+    ("OPTIONS", "/cpu", {}),
+    ("OPTIONS", "/all", {"Origin": "https://a.example", "Access-Control-Request-Method": "GET"}),
+]
+
+
+class _BrokenCpuState(StateStage):
+    """A state whose ``cpu`` JSON cannot be read (a bug): both paths must answer 500."""
+
+    def get_json(self, plugin: str) -> bytes:
+        if plugin == "cpu":
+            raise RuntimeError("boom")
+        return super().get_json(plugin)
+
+
+def _apps(
+    overrides: dict[str, Any], state_class: type[StateStage] = StateStage
+) -> tuple[QuartTrio, QuartTrio, str]:
+    config = load(overrides=overrides)
+    state = state_class(Bus(), config.enabled_plugins())
+    for plugin, data in DATA.items():
+        state.update(StatEvent(plugin, 1.0, 1, data))
+    handles = ApiHandles(config, state, args={"port": 61208})
+    prefix = config.api.url_prefix + "/api/4"
+    return create_app(handles), create_app(handles, fast_path=False), prefix
+
+
+Answer = tuple[int, list[tuple[str, str]], bytes]
+
+
+async def _ask(app: QuartTrio, method: str, url: str, headers: dict[str, str]) -> Answer:
+    resp = await app.test_client().open(url, method=method, headers=headers)
+    return resp.status_code, list(resp.headers.items()), await resp.get_data()
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+async def test_test_client_answers_alike(name: str) -> None:
+    fast, slow, prefix = _apps(CONFIGS[name])
+    assert isinstance(fast.asgi_app, FastPath) and not isinstance(slow.asgi_app, FastPath)
+    seen = set()
+    for method, path, headers in REQUESTS:
+        got = await _ask(fast, method, prefix + path, headers)
+        want = await _ask(slow, method, prefix + path, headers)
+        assert got == want, (method, path, headers)
+        seen.add(got[0])
+    # the matrix reaches what it means to compare
+    assert {200, 400, 404, 405} <= seen
+    assert (401 in seen) == (name == "auth+prefix")
+
+
+def _record_fallback(app: QuartTrio) -> list[str]:
+    """The paths of the requests the fast path hands to Quart."""
+    fast = app.asgi_app
+    assert isinstance(fast, FastPath)
+    reached: list[str] = []
+    fallback = fast.fallback
+
+    async def recording(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(f"{scope['method']} {scope['path']}")
+        await fallback(scope, receive, send)  # type: ignore[operator]
+
+    fast.fallback = recording
+    return reached
+
+
+async def test_only_the_cached_reads_skip_quart() -> None:
+    fast, _, prefix = _apps(CONFIGS["auth+prefix"])
+    reached = _record_fallback(fast)
+    good = {"Authorization": _basic("admin", "s3cret")}
+    for path in ("/status", "/all", "/cpu", "/uptime", "/pluginslist"):
+        assert (await _ask(fast, "GET", prefix + path, good))[0] == 200
+        assert (await _ask(fast, "HEAD", prefix + path, good))[0] == 200
+    assert (await _ask(fast, "GET", prefix + "/status", {}))[0] == 200  # open route
+    assert reached == []
+    asked = {
+        ("GET", "/cpu", ()): 401,  # no credentials
+        ("GET", "/all", (("Authorization", _basic("admin", "nope")),)): 401,
+        ("GET", "/cpu/", tuple(good.items())): 200,
+        ("GET", "/cpu/total", tuple(good.items())): 200,
+        ("POST", "/all", tuple(good.items())): 405,
+        ("OPTIONS", "/all", ()): 204,
+        ("GET", "/nosuch", tuple(good.items())): 400,
+    }
+    for (method, path, headers), status in asked.items():
+        assert (await _ask(fast, method, prefix + path, dict(headers)))[0] == status, path
+    assert reached == [f"{method} {prefix}{path}" for method, path, _ in asked]
+
+
+async def test_a_body_goes_to_quart() -> None:
+    fast, _, prefix = _apps({})
+    reached = _record_fallback(fast)
+    resp = await fast.test_client().get(prefix + "/cpu", data=b"x", headers={"Content-Length": "1"})
+    assert resp.status_code == 200
+    assert reached == [f"GET {prefix}/cpu"]
+
+
+async def test_an_error_reading_the_state_is_quarts_500(caplog: pytest.LogCaptureFixture) -> None:
+    fast, slow, prefix = _apps({}, _BrokenCpuState)
+    caplog.set_level(logging.ERROR)
+    got = await _ask(fast, "GET", prefix + "/cpu", {})
+    assert got == await _ask(slow, "GET", prefix + "/cpu", {})
+    assert got[0] == 500 and b"Internal error" in got[2]
+    assert sum("unhandled error" in r.getMessage() for r in caplog.records) == 2
+
+
+async def test_without_prefix_routes_the_prefix_is_not_served() -> None:
+    fast, _, _ = _apps(CONFIGS["auth+prefix"])
+    assert isinstance(fast.asgi_app, FastPath)
+    assert all(path.startswith("/gl/api/4/") for path in fast.asgi_app.routes)
+    assert "/gl/api/4/all" in fast.asgi_app.routes
+    assert "/gl/api/4/cpu/" not in fast.asgi_app.routes
+
+
+# -- over real sockets ------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def _served(*apps: QuartTrio) -> AsyncIterator[list[int]]:
+    """Each app on its own hypercorn on a free loopback port; yields the ports."""
+    stop = trio.Event()
+    async with trio.open_nursery() as nursery:
+        ports = []
+        for app in apps:
+            hc = HypercornConfig()
+            hc.bind = ["127.0.0.1:0"]
+            hc.accesslog = None
+            urls = await nursery.start(
+                lambda task_status, app=app, hc=hc: hypercorn_serve(
+                    app, hc, shutdown_trigger=stop.wait, task_status=task_status
+                )
+            )
+            ports.append(int(urls[0].rsplit(":", 1)[1]))
+        try:
+            yield ports
+        finally:
+            stop.set()
+
+
+class _Connection:
+    """One keep-alive HTTP/1.1 connection, answers read by their Content-Length."""
+
+    def __init__(self, stream: trio.SocketStream) -> None:
+        self._stream = stream
+        self._buffer = b""
+
+    async def _fill(self) -> None:
+        chunk = await self._stream.receive_some(65536)
+        assert chunk, "the server closed the connection"
+        self._buffer += chunk
+
+    async def ask(self, method: str, target: str, headers: dict[str, str]) -> bytes:
+        """The raw answer, without its ``date`` line (the one header that may differ)."""
+        lines = [f"{method} {target} HTTP/1.1", "Host: 127.0.0.1"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        await self._stream.send_all(("\r\n".join(lines) + "\r\n\r\n").encode())
+        while b"\r\n\r\n" not in self._buffer:
+            await self._fill()
+        head, _, self._buffer = self._buffer.partition(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.lower() == b"content-length":
+                length = int(value)
+        if method == "HEAD":
+            length = 0
+        while len(self._buffer) < length:
+            await self._fill()
+        body, self._buffer = self._buffer[:length], self._buffer[length:]
+        kept = [line for line in head.split(b"\r\n") if not line.lower().startswith(b"date:")]
+        return b"\r\n".join(kept) + b"\r\n\r\n" + body
+
+
+@asynccontextmanager
+async def _connect(port: int) -> AsyncIterator[_Connection]:
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    async with stream:
+        yield _Connection(stream)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+async def test_real_http_answers_alike_byte_for_byte(name: str) -> None:
+    fast, slow, prefix = _apps(CONFIGS[name])
+    with trio.fail_after(30):
+        async with _served(fast, slow) as (fast_port, slow_port):
+            # one connection each for the whole matrix: keep-alive across both paths
+            async with _connect(fast_port) as to_fast, _connect(slow_port) as to_slow:
+                statuses = set()
+                for method, path, headers in REQUESTS:
+                    if method == "POST":
+                        headers = {**headers, "Content-Length": "0"}
+                    got = await to_fast.ask(method, prefix + path, headers)
+                    want = await to_slow.ask(method, prefix + path, headers)
+                    assert got == want, (method, path, headers)
+                    statuses.add(got.split(b" ", 2)[1])
+    assert {b"200", b"400", b"404", b"405"} <= statuses
+
+
+async def test_real_http_head_and_gzip() -> None:
+    fast, _, prefix = _apps({})
+    with trio.fail_after(30):
+        async with _served(fast) as (port,), _connect(port) as conn:
+            get = await conn.ask("GET", prefix + "/all", {"Accept-Encoding": "gzip"})
+            head = await conn.ask("HEAD", prefix + "/all", {"Accept-Encoding": "gzip"})
+            plain = await conn.ask("GET", prefix + "/all", {})
+    assert b"\r\ncontent-encoding: gzip\r\n" in get
+    assert head == get.partition(b"\r\n\r\n")[0] + b"\r\n\r\n"  # same head, no body
+    assert gzip.decompress(get.partition(b"\r\n\r\n")[2]) == plain.partition(b"\r\n\r\n")[2]
