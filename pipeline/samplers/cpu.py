@@ -195,7 +195,7 @@ def cpu_hz() -> tuple[float | None, float | None]:
     ``psutil.cpu_freq()``'s figures, read by :func:`procfs.cpu_freq` (same sources and
     averaging, without psutil's per-CPU named tuples and buffered file objects)."""
     try:
-        freq = procfs.cpu_freq(procfs.read("/proc/cpuinfo"))
+        freq = procfs.cpu_freq(procfs.proc("cpuinfo"))
     except (OSError, NotImplementedError, AttributeError) as exc:
         log.debug("cpu_freq unavailable: %s", exc)
         return None, None

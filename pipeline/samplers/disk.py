@@ -48,9 +48,7 @@ class DiskioState:
 def _read_diskio(previous: procfs.Unwrapped | None) -> procfs.Unwrapped:
     """``psutil.disk_io_counters(perdisk=True)``'s DISKIO_COUNTERS, nowrap applied."""
     try:
-        raw: Mapping[str, tuple[int, ...]] | None = procfs.parse_diskstats(
-            procfs.read("/proc/diskstats")
-        )
+        raw: Mapping[str, tuple[int, ...]] | None = procfs.parse_diskstats(procfs.proc("diskstats"))
     except OSError:  # no /proc/diskstats: psutil reads /sys/block
         raw = None
     if raw is None:

@@ -60,7 +60,7 @@ def swap_memory(info: procfs.MemInfo) -> Any:
     if info.swap is None:
         return psutil.swap_memory()
     try:
-        swap_io = procfs.parse_swap_io(procfs.read("/proc/vmstat"))
+        swap_io = procfs.parse_swap_io(procfs.proc("vmstat"))
     except OSError:
         swap_io = None
     if swap_io is None:  # psutil warns and counts 0 there

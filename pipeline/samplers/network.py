@@ -56,7 +56,7 @@ def sample_network(
     previous: NetworkState | None, ctx: SampleContext
 ) -> tuple[dict[str, Any], NetworkState]:
     now = time.monotonic()
-    raw = procfs.parse_net_dev(procfs.read("/proc/net/dev"))
+    raw = procfs.parse_net_dev(procfs.proc("net/dev"))
     wrap = procfs.unwrap(raw, None if previous is None else previous.wrap)
     state = NetworkState(now, cast(Mapping[str, tuple[int, int]], wrap.values), wrap)
     if previous is None:
@@ -112,7 +112,7 @@ def default_route(path: Path = ROUTE_FILE) -> tuple[str, str] | None:
 def sample_ip(previous: Any, ctx: SampleContext) -> tuple[dict[str, Any], None]:
     addrs = psutil.net_if_addrs()
     # psutil.net_if_stats()' isup (IFF_RUNNING) and flags, in /proc/net/dev's order
-    stats = procfs.nic_stats(procfs.parse_net_dev(procfs.read("/proc/net/dev")), False)
+    stats = procfs.nic_stats(procfs.parse_net_dev(procfs.proc("net/dev")), False)
     route = default_route()
     candidates = [
         name

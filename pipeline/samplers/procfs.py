@@ -48,6 +48,9 @@ DISK_SECTOR_SIZE = 512
 
 # --- reading --------------------------------------------------------------------------
 
+#: where procfs is mounted (psutil's ``PROCFS_PATH``; tests point both at fixtures)
+PROC = "/proc"
+
 
 def read(path: str | bytes) -> bytes:
     """The whole file, with the fewest system calls (a /proc file is generated on read)."""
@@ -62,6 +65,11 @@ def read(path: str | bytes) -> bytes:
     finally:
         os.close(fd)
     return data if len(chunks) == 1 else b"".join(chunks)
+
+
+def proc(name: str) -> bytes:
+    """The whole of ``/proc/<name>``."""
+    return read(f"{PROC}/{name}")
 
 
 #: a reading this recent (seconds) is shared with the next family of the same call
@@ -150,7 +158,7 @@ def parse_stat(data: bytes) -> ProcStat:
 
 def proc_stat(newer_than: float | None = None) -> tuple[float, ProcStat]:
     """``(when, ProcStat)``, shared with the other families of this call."""
-    return shared("stat", lambda: parse_stat(read("/proc/stat")), newer_than)
+    return shared("stat", lambda: parse_stat(proc("stat")), newer_than)
 
 
 def boot_time() -> float:
@@ -159,7 +167,7 @@ def boot_time() -> float:
     hit = _shared.get("stat")
     if hit is not None and time.monotonic() - hit[0] < SHARE_WINDOW and hit[1].btime is not None:
         return float(hit[1].btime)
-    data = read("/proc/stat")
+    data = proc("stat")
     start = data.find(b"\nbtime")
     if start < 0:
         raise RuntimeError("line 'btime' not found in /proc/stat")
@@ -291,7 +299,7 @@ def parse_meminfo(data: bytes) -> MemInfo:
 
 def meminfo(newer_than: float | None = None) -> tuple[float, MemInfo]:
     """``(when, MemInfo)``, shared with the other families of this call."""
-    return shared("meminfo", lambda: parse_meminfo(read("/proc/meminfo")), newer_than)
+    return shared("meminfo", lambda: parse_meminfo(proc("meminfo")), newer_than)
 
 
 def virtual_memory(info: MemInfo) -> Any:
@@ -631,11 +639,11 @@ def disk_partitions() -> list[Partition]:
     a device.  ``/etc/mtab`` if it is a file, else /proc/self/mounts, as psutil.  A
     ``/dev/root`` or ``rootfs`` device (psutil looks for the real device) goes to
     psutil."""
-    fstypes = physical_fstypes(read("/proc/filesystems"))
-    if os.path.isfile("/etc/mtab"):
+    fstypes = physical_fstypes(proc("filesystems"))
+    if PROC == "/proc" and os.path.isfile("/etc/mtab"):
         mounts_path = os.path.realpath("/etc/mtab")
     else:
-        mounts_path = os.path.realpath("/proc/self/mounts")
+        mounts_path = os.path.realpath(f"{PROC}/self/mounts")
     out = []
     for device, mountpoint, fstype, opts in parse_mounts(read(mounts_path)):
         if device == "none":
