@@ -15,7 +15,12 @@
 - runs in rounds, alternating A B A B so that drift cancels out; each tool's figure is
   the total over its rounds (``--window`` seconds per tool per configuration, split
   into ``--rounds`` windows);
-- ``--soak``: statbus alone for 60 minutes at refresh 1 s, RSS at 5 and 60 minutes.
+- **RSS**: while the sampling rounds run, Glances ``-w`` and statbus (API and history on)
+  run side by side, each asked for ``/api/4/all`` every 2 s; their RSS is read once
+  both have been up ``--rss-minutes`` (5);
+- ``--soak``: statbus alone for 60 minutes at refresh 1 s with its history full from
+  the start (a first statbus, every plugin at 0.1 s, fills 1200 points a series into
+  the data directory), RSS at 5 and 60 minutes.
 
 Every process started here is stopped by PID in ``finally`` blocks; statbus gets a
 temporary XDG_STATE_HOME, Glances a temporary HOME, so neither writes into the real one.
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import platform
 import re
@@ -34,6 +40,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -254,8 +261,14 @@ class Tools:
         )
         return conf
 
-    def statbus_conf(self, refresh: float, *, mqtt: bool, api_port: int) -> Path:
-        conf = self.tmp / f"statbus-{refresh:g}-{int(mqtt)}-{api_port}.toml"
+    def statbus_conf(
+        self, refresh: float, *, mqtt: bool, api_port: int, every_plugin: bool = False
+    ) -> Path:
+        """``every_plugin``: every plugin at ``refresh``, even those the reference
+        samples less often (fs, ip, system, sensors, versions)."""
+        conf = self.tmp / f"statbus-{refresh:g}-{int(mqtt)}-{api_port}-{int(every_plugin)}.toml"
+        slow = [name for name, info in PLUGINS.items() if info.refresh is not None]
+        overrides = "".join(f"\n[{name}]\nrefresh = {refresh:g}\n" for name in slow)
         conf.write_text(
             f'[global]\nrefresh = {refresh:g}\nlog_level = "WARNING"\n'
             f'data_dir = "{self.tmp / "statbus-state"}"\n\n'
@@ -264,7 +277,7 @@ class Tools:
             f'[mqtt]\nenabled = {str(mqtt).lower()}\nhost = "127.0.0.1"\n'
             f'port = {self.broker}\ntopic = "glances"\ndevicename = "bench-statbus"\n'
             'topic_structure = "per-plugin"\nqos = 0\n\n'
-            "[mqtt.homeassistant]\nenabled = false\n"
+            "[mqtt.homeassistant]\nenabled = false\n" + (overrides if every_plugin else "")
         )
         return conf
 
@@ -471,6 +484,72 @@ def merge(runs: list[Wrk]) -> Wrk:
     )
 
 
+@dataclass
+class Resident:
+    """Glances ``-w`` and statbus (API on, history on) running side by side for
+    ``minutes``, each asked for ``/api/4/all`` every ``period`` s (a dashboard or Home
+    Assistant polling), so both keep sampling and both keep their history: their RSS
+    after that time is the memory figure."""
+
+    tools: Tools
+    minutes: float
+    period: float = 2.0
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[Resident]:
+        ports = {"glances": free_port(), "statbus": free_port()}
+        argvs = {
+            "glances": self.tools.glances_api(ports["glances"]),
+            "statbus": self.tools.statbus_api(ports["statbus"]),
+        }
+        with contextlib.ExitStack() as stack:
+            self.procs = {
+                tool: stack.enter_context(
+                    started(argv, tool, self.tools.env(), self.tools.tmp / f"{tool}-rss.log")
+                )
+                for tool, argv in argvs.items()
+            }
+            self.urls = {t: f"http://127.0.0.1:{p}/api/4/all" for t, p in ports.items()}
+            for tool, proc in self.procs.items():
+                wait_http(self.urls[tool], proc, tool, 60)
+            self.since = time.monotonic()
+            stop_polling = threading.Event()
+            poller = threading.Thread(target=self._poll, args=(stop_polling,), daemon=True)
+            poller.start()
+            log(f"resident: Glances -w and statbus up, polled every {self.period:g} s")
+            try:
+                yield self
+            finally:
+                stop_polling.set()
+                poller.join(30)
+
+    def _poll(self, stop: threading.Event) -> None:
+        while not stop.wait(self.period):
+            for url in self.urls.values():
+                with contextlib.suppress(OSError):
+                    with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310
+                        resp.read()
+
+    def read(self) -> str:
+        wait = self.since + self.minutes * 60 - time.monotonic()
+        if wait > 0:
+            log(f"resident: waiting {wait:.0f} s for {self.minutes:g} minutes of uptime")
+            time.sleep(wait)
+        rss = {}
+        for tool, proc in self.procs.items():
+            if proc.poll() is not None:
+                raise RuntimeError(f"{tool} (resident) exited with {proc.returncode}")
+            rss[tool] = (status_kib(proc.pid, "VmRSS"), status_kib(proc.pid, "VmHWM"))
+        up = (time.monotonic() - self.since) / 60
+        g, s = rss["glances"], rss["statbus"]
+        return (
+            f"RSS after {up:.1f} minutes up, side by side, each polled on `/api/4/all` every "
+            f"{self.period:g} s (statbus with history on, 1200 points): Glances -w "
+            f"{g[0] / 1024:.1f} MiB (peak {g[1] / 1024:.1f}), statbus {s[0] / 1024:.1f} MiB "
+            f"(peak {s[1] / 1024:.1f}); **ratio {ratio(s[0], g[0])}** (target <= 0.75)."
+        )
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -493,6 +572,29 @@ def machine(glances_ver: str) -> str:
 
 def ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}" if b else "n/a"
+
+
+def sampling_rows(tools: Tools, ns: argparse.Namespace, per: float) -> list[str]:
+    rows: list[str] = []
+    for extra in ns.extra:
+        with idle_processes(extra):
+            nproc = len([p for p in os.listdir("/proc") if p.isdigit()])
+            for refresh in ns.refresh:
+                res = {"glances": Sample(), "statbus": Sample()}
+                warmup = max(ns.warmup, 2 * refresh)
+                for r in range(ns.rounds):
+                    for tool in ("glances", "statbus"):
+                        log(f"sampling: {tool} R={refresh:g} extra={extra} round {r + 1}")
+                        sampling_window(tools, tool, refresh, per, warmup, res[tool])
+                g, s = res["glances"], res["statbus"]
+                rows.append(
+                    f"| {refresh:g} | {extra} ({nproc}) | {g.cpu_per_min:.2f} | "
+                    f"{s.cpu_per_min:.2f} | **{ratio(s.cpu, g.cpu * s.wall / g.wall)}** | "
+                    f"{g.hwm / 1024:.1f} | {s.hwm / 1024:.1f} | "
+                    f"{ratio(s.hwm, g.hwm)} | {g.messages} / {s.messages} |"
+                )
+                log(rows[-1])
+    return rows
 
 
 def run(ns: argparse.Namespace) -> str:
@@ -518,24 +620,11 @@ def run(ns: argparse.Namespace) -> str:
                 return soak(tools, ns)
             per = ns.window / ns.rounds
             rows: list[str] = []
-            for extra in ns.extra:
-                with idle_processes(extra):
-                    nproc = len([p for p in os.listdir("/proc") if p.isdigit()])
-                    for refresh in ns.refresh:
-                        res = {"glances": Sample(), "statbus": Sample()}
-                        warmup = max(ns.warmup, 2 * refresh)
-                        for r in range(ns.rounds):
-                            for tool in ("glances", "statbus"):
-                                log(f"sampling: {tool} R={refresh:g} extra={extra} round {r + 1}")
-                                sampling_window(tools, tool, refresh, per, warmup, res[tool])
-                        g, s = res["glances"], res["statbus"]
-                        rows.append(
-                            f"| {refresh:g} | {extra} ({nproc}) | {g.cpu_per_min:.2f} | "
-                            f"{s.cpu_per_min:.2f} | **{ratio(s.cpu, g.cpu * s.wall / g.wall)}** | "
-                            f"{g.hwm / 1024:.1f} | {s.hwm / 1024:.1f} | "
-                            f"{ratio(s.hwm, g.hwm)} | {g.messages} / {s.messages} |"
-                        )
-                        log(rows[-1])
+            resident = Resident(tools, ns.rss_minutes)
+            with resident.running():
+                rows = sampling_rows(tools, ns, per)
+                rss_line = resident.read()
+            log(rss_line)
             lines += [
                 "Sampling + export (CPU s per minute of wall time, user + sys, all threads; "
                 "peak RSS = VmHWM; messages = MQTT messages the broker relayed for each "
@@ -546,6 +635,8 @@ def run(ns: argparse.Namespace) -> str:
                 "RSS ratio | messages G / s |",
                 "|---|---|---|---|---|---|---|---|---|",
                 *rows,
+                "",
+                rss_line,
                 "",
             ]
             if ns.api_duration > 0:
@@ -587,8 +678,8 @@ def run(ns: argparse.Namespace) -> str:
                     "|---|---|---|---|---|---|---|---|---|---|---|",
                     *rows,
                     "",
-                    f"RSS after the API load (a few minutes up at most, not the 5-minute "
-                    f"figure): Glances -w {rss['glances'] / 1024:.1f} MiB "
+                    "RSS right after the API load (each freshly started for it): Glances -w "
+                    f"{rss['glances'] / 1024:.1f} MiB "
                     f"(peak {rss['glances_hwm'] / 1024:.1f}), statbus "
                     f"{rss['statbus'] / 1024:.1f} MiB (peak {rss['statbus_hwm'] / 1024:.1f}); "
                     f"ratio {ratio(rss['statbus'], rss['glances'])}.",
@@ -609,25 +700,59 @@ def run(ns: argparse.Namespace) -> str:
     return "\n".join(header + lines)
 
 
+def fill_history(tools: Tools, points: int = 1200, refresh: float = 0.1) -> None:
+    """Run statbus with every plugin at ``refresh`` until each history series holds
+    ``points`` points, then stop it: the next statbus on the same data directory starts
+    with its history full (it is persisted)."""
+    port = free_port()
+    conf = tools.statbus_conf(refresh, mqtt=False, api_port=port, every_plugin=True)
+    argv = [sys.executable, "-m", "pipeline.cli", "--config", str(conf)]
+    log(f"soak: filling the history ({points} points at {refresh:g} s)")
+    with started(argv, "statbus", tools.env(), tools.tmp / "statbus-fill.log") as proc:
+        wait_http(f"http://127.0.0.1:{port}/api/4/status", proc, "statbus", 60)
+        deadline = time.monotonic() + points * refresh * 4 + 60
+        while time.monotonic() < deadline:
+            url = f"http://127.0.0.1:{port}/api/4/cpu/history/{points + 1}"
+            with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 - loopback
+                body = json.loads(resp.read())
+            if min((len(v) for v in body.values()), default=0) >= points:
+                break
+            time.sleep(5)
+        else:
+            raise RuntimeError("the history did not fill")
+
+
 def soak(tools: Tools, ns: argparse.Namespace) -> str:
-    checkpoints = (5 * 60, 60 * 60)
+    """statbus alone at refresh 1 s, history full from the start (filled first), a
+    client asking for ``/api/4/all`` every 2 s; RSS at 5 and 60 minutes."""
+    checkpoints = (5 * 60, 60 * 60) if not ns.quick else (60, 180)
+    fill_history(tools)
     port = free_port()
     conf = tools.statbus_conf(1, mqtt=False, api_port=port)
     argv = [sys.executable, "-m", "pipeline.cli", "--config", str(conf)]
     found: list[tuple[int, int]] = []
     start = time.monotonic()
     with started(argv, "statbus", tools.env(), tools.tmp / "statbus-soak.log") as proc:
+        wait_http(f"http://127.0.0.1:{port}/api/4/status", proc, "statbus", 60)
         for at in checkpoints:
-            time.sleep(max(0.0, start + at - time.monotonic()))
-            if proc.poll() is not None:
-                raise RuntimeError(f"statbus exited with {proc.returncode}")
+            while time.monotonic() < start + at:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"statbus exited with {proc.returncode}")
+                with contextlib.suppress(OSError):
+                    with urllib.request.urlopen(  # noqa: S310 - loopback
+                        f"http://127.0.0.1:{port}/api/4/all", timeout=10
+                    ) as resp:
+                        resp.read()
+                time.sleep(min(2.0, max(0.0, start + at - time.monotonic())))
             found.append((at, status_kib(proc.pid, "VmRSS")))
-            log(f"soak: {at // 60} min: RSS {found[-1][1] / 1024:.1f} MiB")
+            log(f"soak: {at / 60:g} min: RSS {found[-1][1] / 1024:.1f} MiB")
     growth = (found[-1][1] - found[0][1]) / 1024
     return (
-        "Soak (statbus alone, refresh 1 s, history on): "
-        + ", ".join(f"RSS at {at // 60} min {kib / 1024:.1f} MiB" for at, kib in found)
-        + f"; growth {growth:+.1f} MiB (target < 3 MB).\n"
+        "Soak (statbus alone, refresh 1 s, history full from the start: a first statbus "
+        "with every plugin at 0.1 s filled 1200 points a series into the data directory; "
+        "a client asked for `/api/4/all` every 2 s): "
+        + ", ".join(f"RSS at {at / 60:g} min {kib / 1024:.1f} MiB" for at, kib in found)
+        + f"; growth {growth:+.2f} MiB (target < 3 MB).\n"
     )
 
 
@@ -666,11 +791,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--api-duration", type=float, default=20.0, help="wrk seconds, 0: skip")
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--quick", action="store_true", help="15 s windows, 5 s wrk runs")
+    parser.add_argument(
+        "--rss-minutes",
+        type=float,
+        default=5.0,
+        help="uptime of the side-by-side RSS pair (Glances -w, statbus) when read (5)",
+    )
     parser.add_argument("--soak", action="store_true", help="statbus alone for 60 minutes")
     parser.add_argument("--write-docs", action="store_true", help="update docs/benchmarks.md")
     ns = parser.parse_args(argv)
     if ns.quick:
-        ns.window, ns.api_duration = 15.0, 5.0
+        ns.window, ns.api_duration, ns.rss_minutes = 15.0, 5.0, min(ns.rss_minutes, 2.0)
     ns.refresh = [float(x) for x in ns.refresh.split(",")]
     ns.extra = [int(x) for x in ns.extra.split(",")]
     command = "python tests/benchmarks/vs_glances.py " + " ".join(
