@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import gzip
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -234,10 +234,13 @@ class _Connection:
         assert chunk, "the server closed the connection"
         self._buffer += chunk
 
-    async def ask(self, method: str, target: str, headers: dict[str, str]) -> bytes:
+    async def ask(
+        self, method: str, target: str, headers: dict[str, str] | list[tuple[str, str]]
+    ) -> bytes:
         """The raw answer, without its ``date`` line (the one header that may differ)."""
+        pairs = list(headers.items()) if isinstance(headers, dict) else headers
         lines = [f"{method} {target} HTTP/1.1", "Host: 127.0.0.1"]
-        lines += [f"{name}: {value}" for name, value in headers.items()]
+        lines += [f"{name}: {value}" for name, value in pairs]
         await self._stream.send_all(("\r\n".join(lines) + "\r\n\r\n").encode())
         while b"\r\n\r\n" not in self._buffer:
             await self._fill()
@@ -291,3 +294,37 @@ async def test_real_http_head_and_gzip() -> None:
     assert b"\r\ncontent-encoding: gzip\r\n" in get
     assert head == get.partition(b"\r\n\r\n")[0] + b"\r\n\r\n"  # same head, no body
     assert gzip.decompress(get.partition(b"\r\n\r\n")[2]) == plain.partition(b"\r\n\r\n")[2]
+
+
+async def test_real_http_repeated_headers_first_counts() -> None:
+    fast, slow, prefix = _apps(CONFIGS["auth+prefix"] | CONFIGS["origins+gzip"])
+    good, bad = _basic("admin", "s3cret"), _basic("admin", "nope")
+    acao = b"\r\naccess-control-allow-origin: https://a.example\r\n"
+    gzipped = b"\r\ncontent-encoding: gzip\r\n"
+    cases: list[tuple[list[tuple[str, str]], Callable[[bytes], bool]]] = [
+        ([("Authorization", good), ("Authorization", bad)], lambda a: b" 200 " in a),
+        ([("Authorization", bad), ("Authorization", good)], lambda a: b" 401 " in a),
+        (
+            [("Authorization", good), ("Origin", "https://a.example"), ("Origin", "https://b")],
+            lambda a: acao in a,
+        ),
+        (
+            [("Authorization", good), ("Origin", "https://b"), ("Origin", "https://a.example")],
+            lambda a: b" 200 " in a and acao not in a,
+        ),
+        (
+            [("Authorization", good), ("Accept-Encoding", "identity"), ("Accept-Encoding", "gzip")],
+            lambda a: b" 200 " in a and gzipped not in a,
+        ),
+        (
+            [("Authorization", good), ("Accept-Encoding", "gzip"), ("Accept-Encoding", "identity")],
+            lambda a: gzipped in a,
+        ),
+    ]
+    with trio.fail_after(30):
+        async with _served(fast, slow) as (fast_port, slow_port):
+            async with _connect(fast_port) as to_fast, _connect(slow_port) as to_slow:
+                for headers, expected in cases:
+                    got = await to_fast.ask("GET", prefix + "/cpu", headers)
+                    assert got == await to_slow.ask("GET", prefix + "/cpu", headers), headers
+                    assert expected(got), (headers, got)
