@@ -640,10 +640,12 @@ def disk_partitions() -> list[Partition]:
     ``/dev/root`` or ``rootfs`` device (psutil looks for the real device) goes to
     psutil."""
     fstypes = physical_fstypes(proc("filesystems"))
+    # psutil opens os.path.realpath() of the same path: opening it reads the same file
+    # without resolving each link of /etc/mtab -> ../proc/self/mounts -> /proc/<pid>
     if PROC == "/proc" and os.path.isfile("/etc/mtab"):
-        mounts_path = os.path.realpath("/etc/mtab")
+        mounts_path = "/etc/mtab"
     else:
-        mounts_path = os.path.realpath(f"{PROC}/self/mounts")
+        mounts_path = f"{PROC}/self/mounts"
     out = []
     for device, mountpoint, fstype, opts in parse_mounts(read(mounts_path)):
         if device == "none":
