@@ -16,14 +16,14 @@ endpoints (``api.glances.cached_bodies``), so route precedence cannot differ.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 
 from api.http import HttpRules
 
-AsgiApp = Callable[[Scope, ASGIReceiveCallable, ASGISendCallable], object]
+AsgiApp = Callable[[Scope, ASGIReceiveCallable, ASGISendCallable], Awaitable[None]]
 
 _READS = frozenset({"GET", "HEAD"})
 _CONTENT_TYPE = (b"content-type", b"application/json")
@@ -69,7 +69,7 @@ class FastPath:
                     await send({"type": "http.response.start", "status": 200, "headers": headers})
                     await send({"type": "http.response.body", "body": body, "more_body": False})
                     return
-        await self.fallback(scope, receive, send)  # type: ignore[misc]
+        await self.fallback(scope, receive, send)
 
     def _answer(
         self, route: FastRoute, request_headers: Iterable[tuple[bytes, bytes]]
