@@ -20,6 +20,7 @@ between them, ``memory`` and ``quicklook`` ``/proc/meminfo`` once.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import errno
 import fcntl
@@ -500,6 +501,23 @@ class NicStat(NamedTuple):
     speed: int  # Mbps, 0 when unknown
 
 
+_sock: socket.socket | None = None
+
+
+def _ioctl_socket() -> socket.socket:
+    """The socket the interface ioctls go through, opened once (creating a socket costs
+    more than the ioctls themselves; concurrent ioctls on one socket are fine)."""
+    global _sock
+    sock = _sock
+    if sock is None or sock.fileno() < 0:
+        with _shared_lock:
+            if _sock is None or _sock.fileno() < 0:
+                _sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                atexit.register(_sock.close)
+            sock = _sock
+    return sock
+
+
 def nic_stats(names: Iterable[str], with_speed: bool = True) -> dict[str, NicStat]:
     """The facts of ``psutil.net_if_stats()`` the plugins use, by the same ioctls.
 
@@ -507,37 +525,36 @@ def nic_stats(names: Iterable[str], with_speed: bool = True) -> dict[str, NicSta
     ``net_if_duplex_speed``: ``isup`` is IFF_RUNNING of SIOCGIFFLAGS; the speed is
     ETHTOOL_GSET's ``speed_hi << 16 | speed``, 0 when SPEED_UNKNOWN or above INT_MAX, or
     when the driver answers EOPNOTSUPP or EINVAL.  An interface gone meanwhile (ENODEV)
-    is left out; any other error raises, as psutil does.  One socket for all (psutil
-    opens one per ioctl).
+    is left out; any other error raises, as psutil does.  One socket, kept open, for all
+    (psutil opens one per ioctl).
     """
     out: dict[str, NicStat] = {}
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        fd = sock.fileno()
-        cmd = ctypes.create_string_buffer(_ETHTOOL_CMD.size)
-        for name in names:
-            ifname = os.fsencode(name)[:15]
-            try:
-                res = fcntl.ioctl(fd, _SIOCGIFFLAGS, struct.pack("16sH22x", ifname, 0))
-                flags = struct.unpack_from("H", res, 16)[0]
-                speed = 0
-                if with_speed:
-                    ctypes.memset(cmd, 0, _ETHTOOL_CMD.size)
-                    struct.pack_into("I", cmd, 0, _ETHTOOL_GSET)
-                    ifreq = struct.pack("16sP16x", ifname, ctypes.addressof(cmd))
-                    try:
-                        fcntl.ioctl(fd, _SIOCETHTOOL, ifreq)
-                    except OSError as exc:
-                        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
-                            raise
-                    else:
-                        fields = _ETHTOOL_CMD.unpack(cmd.raw)
-                        value = (fields[12] << 16) | fields[3]
-                        speed = 0 if value == _SPEED_UNKNOWN or value > _INT_MAX else value
-            except OSError as exc:
-                if exc.errno != errno.ENODEV:
-                    raise
-                continue
-            out[name] = NicStat(flags, speed)
+    fd = _ioctl_socket().fileno()
+    cmd = ctypes.create_string_buffer(_ETHTOOL_CMD.size)
+    for name in names:
+        ifname = os.fsencode(name)[:15]
+        try:
+            res = fcntl.ioctl(fd, _SIOCGIFFLAGS, struct.pack("16sH22x", ifname, 0))
+            flags = struct.unpack_from("H", res, 16)[0]
+            speed = 0
+            if with_speed:
+                ctypes.memset(cmd, 0, _ETHTOOL_CMD.size)
+                struct.pack_into("I", cmd, 0, _ETHTOOL_GSET)
+                ifreq = struct.pack("16sP16x", ifname, ctypes.addressof(cmd))
+                try:
+                    fcntl.ioctl(fd, _SIOCETHTOOL, ifreq)
+                except OSError as exc:
+                    if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                        raise
+                else:
+                    fields = _ETHTOOL_CMD.unpack(cmd.raw)
+                    value = (fields[12] << 16) | fields[3]
+                    speed = 0 if value == _SPEED_UNKNOWN or value > _INT_MAX else value
+        except OSError as exc:
+            if exc.errno != errno.ENODEV:
+                raise
+            continue
+        out[name] = NicStat(flags, speed)
     return out
 
 
