@@ -84,6 +84,22 @@ class Subscription:
         (for a stage that reads an event's head before deciding to decode it)."""
         return _RawEvents(self)
 
+    async def receive_batch(self) -> list[bytes]:
+        """The next encoded event and every one already queued behind it: a burst (a
+        round of samples) is taken in one wake-up, not one per event.  Raises
+        ``trio.EndOfChannel`` / ``trio.ClosedResourceError`` as :meth:`receive_raw`."""
+        batch = [await self.receive_raw()]
+        while True:
+            try:
+                batch.append(self.receive_raw_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                return batch  # (an end is reported by the next call)
+
+    def batches(self) -> _RawBatches:
+        """``async for batch in sub.batches():`` lists of encoded events, each a burst
+        taken in one wake-up (see :meth:`receive_batch`), until the subscription ends."""
+        return _RawBatches(self)
+
     async def consume_raw(self, take: Callable[[bytes], None]) -> None:
         """Hand every encoded event to ``take`` until the subscription ends; a burst
         queued while ``take`` ran is taken in one wake-up, not one per event."""
@@ -128,6 +144,20 @@ class _RawEvents:
             raise StopAsyncIteration from None
 
 
+class _RawBatches:
+    def __init__(self, sub: Subscription) -> None:
+        self._sub = sub
+
+    def __aiter__(self) -> _RawBatches:
+        return self
+
+    async def __anext__(self) -> list[bytes]:
+        try:
+            return await self._sub.receive_batch()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            raise StopAsyncIteration from None
+
+
 class Bus:
     """Topics to subscribers.  Not thread-safe: use it from the trio thread only."""
 
@@ -164,8 +194,16 @@ class Bus:
     def subscribers(self) -> list[dict[str, Any]]:
         return [s.stats.as_dict(s.depth) for subs in self._topics.values() for s in subs]
 
+    def has_subscribers(self, topic: str) -> bool:
+        return bool(self._topics.get(topic))
+
     async def publish(self, topic: str, event: Any) -> None:
-        """Encode ``event`` once and hand the bytes to every subscriber of ``topic``."""
+        """Encode ``event`` once and hand the bytes to every subscriber of ``topic``
+        (not encoded at all when ``topic`` has none)."""
+        if not self._topics.get(topic):
+            codec.check(event)  # a bad event is still the publisher's error
+            await trio.lowlevel.checkpoint()
+            return
         await self.publish_raw(topic, codec.encode(event))
 
     async def publish_raw(self, topic: str, raw: bytes) -> None:
@@ -174,8 +212,11 @@ class Bus:
     async def publish_many(self, topic: str, raws: Iterable[bytes]) -> None:
         """Publish several encoded events in order, with one checkpoint at the end.
 
-        A sampler family produces several plugins at once; handing them over together
-        lets a subscriber take them in one wake-up instead of one per event.
+        A sampler round produces several plugins at once; handing them over together
+        lets a subscriber take them in one wake-up instead of one per event.  A lossless
+        subscriber with room is handed an event without a checkpoint: the publisher
+        waits (and yields) only when one is full, so a round costs the scheduler one
+        pass, not one per event and lossless subscriber.
         """
         for raw in raws:
             for sub in list(self._topics.get(topic, ())):
@@ -183,7 +224,10 @@ class Bus:
                     if sub.stats.policy is Policy.LATEST_WINS:
                         self._offer(sub, raw)
                     else:
-                        await sub._send.send(raw)
+                        try:
+                            sub._send.send_nowait(raw)
+                        except trio.WouldBlock:
+                            await sub._send.send(raw)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     log.info("bus: subscriber %s on %s is gone; removing it", sub.stats.name, topic)
                     self._remove(topic, sub)

@@ -36,6 +36,7 @@ from typing import Any
 
 import trio
 
+from pipeline import codec
 from pipeline.bus import Bus
 from pipeline.config import Config
 from pipeline.events import SamplerErrorEvent, StatEvent
@@ -250,8 +251,7 @@ class SamplerRunner:
                 continue
             call = self._call(due)
             slow = await self._watch(call)
-            for name, outcome, seconds in list(call.results):
-                await self._settle(name, outcome, seconds)
+            await self._settle(list(call.results))
             if slow is not None:
                 log.info("sampler %s is slow; moving it to a thread of its own", slow)
                 self.status[slow].solo = True
@@ -296,15 +296,33 @@ class SamplerRunner:
                 if call is not None and not call.done.is_set():
                     call.halt()
                     stuck.add(call)
-                await self._settle(name, _timeout(status.timeout), status.timeout)
+                await self._settle([(name, _timeout(status.timeout), status.timeout)])
             else:
-                await self._settle(name, *result)
+                await self._settle([(name, *result)])
             call = None
 
     # -- results -------------------------------------------------------------------------
 
-    async def _settle(self, name: str, outcome: Outcome, seconds: float) -> None:
-        """Publish a family's result, or count its failure; set when it is due next."""
+    async def _settle(self, results: Sequence[tuple[str, Outcome, float]]) -> None:
+        """Publish the results of one call, all families' samples at once (in the order
+        the families finished), and count the failures."""
+        raws: list[bytes] = []
+        failed: list[SamplerErrorEvent] = []
+        for name, outcome, seconds in results:
+            error = self._settled(name, outcome, seconds, raws)
+            if error is not None:
+                failed.append(error)
+        # One hand-over for the round: subscribers wake once for all its samples.
+        if raws:
+            await self._bus.publish_many(STATS_TOPIC, raws)
+        for error in failed:
+            await self._bus.publish(ERRORS_TOPIC, error)
+
+    def _settled(
+        self, name: str, outcome: Outcome, seconds: float, raws: list[bytes]
+    ) -> SamplerErrorEvent | None:
+        """Take a family's result (its samples go to ``raws``), or count its failure (the
+        event to publish is returned); set when it is due next."""
         spec, status = self._specs[name], self.status[name]
         try:
             if isinstance(outcome, BaseException):
@@ -314,17 +332,16 @@ class SamplerRunner:
             # carry) is this sampler's failure; it must not take the runner down.
             batch = self._encode(spec, data)
         except Exception as exc:  # noqa: BLE001 - any sampler failure is isolated here
-            await self._failed(status, exc)
-            return
+            return self._failed(status, exc)
         self._states[name] = new_state
         status.runs += 1
         status.consecutive_failures = 0
         status.state = "ok"
         status.last_run = self._wall_clock()
         status.last_duration = seconds
-        for plugin, (seq, _) in batch.items():
+        for plugin, (seq, raw) in batch.items():
             self._seq[plugin] = seq
-        await self._bus.publish_many(STATS_TOPIC, [raw for _, raw in batch.values()])
+            raws.append(raw)
         missing = any(p in self._enabled and p not in batch for p in spec.plugins)
         step = min(status.interval, PRIMING_DELAY) if missing else status.interval
         due = self._due[name] + step
@@ -332,8 +349,9 @@ class SamplerRunner:
         if due <= now:  # overran: skip to the next beat rather than burst
             due += (math.floor((now - due) / step) + 1) * step
         self._due[name] = due
+        return None
 
-    async def _failed(self, status: SamplerStatus, exc: BaseException) -> None:
+    def _failed(self, status: SamplerStatus, exc: BaseException) -> SamplerErrorEvent:
         g = self._config.global_
         status.failures += 1
         status.consecutive_failures += 1
@@ -349,15 +367,12 @@ class SamplerRunner:
             exc_info=exc if not isinstance(exc, SamplerTimeout) else None,
         )
         self._due[status.name] = trio.current_time() + delay
-        await self._bus.publish(
-            ERRORS_TOPIC,
-            SamplerErrorEvent(
-                status.name,
-                self._wall_clock(),
-                status.last_error,
-                status.consecutive_failures,
-                delay,
-            ),
+        return SamplerErrorEvent(
+            status.name,
+            self._wall_clock(),
+            status.last_error,
+            status.consecutive_failures,
+            delay,
         )
 
     def _encode(self, spec: SamplerSpec, data: Any) -> dict[str, tuple[int, bytes]]:
@@ -374,7 +389,7 @@ class SamplerRunner:
             shown = self._shown.get(plugin)
             if shown is not None and isinstance(value, list):
                 value = [e for e in value if not isinstance(e, dict) or shown(e)]
-            batch[plugin] = seq, StatEvent(plugin, ts, seq, value).to_msgpack()
+            batch[plugin] = seq, codec.pack(StatEvent, plugin, ts, seq, value)
         return batch
 
 

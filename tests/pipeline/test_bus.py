@@ -406,3 +406,103 @@ async def test_raw_iteration_yields_bytes_until_the_subscription_closes() -> Non
             async for raw in sub.raw():
                 got.append(raw)
     assert got == [b"one", b"two"]
+
+
+class _Passes(trio.abc.Instrument):
+    """Counts the scheduler's passes (one I/O poll each)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def before_io_wait(self, timeout: float) -> None:
+        self.count += 1
+
+
+async def test_a_round_published_together_is_taken_in_one_wake_up() -> None:
+    """publish_many hands a lossless subscriber with room every event without yielding,
+    and receive_batch takes them all at once: a round of 20 samples costs the scheduler
+    a pass or two, not one per event and subscriber."""
+    bus = Bus()
+    batches: list[list[bytes]] = []
+    raws = [ev(seq).to_msgpack() for seq in range(1, 21)]
+    with (
+        bus.subscribe(TOPIC, name="a", policy=Policy.LOSSLESS, maxsize=64) as a,
+        bus.subscribe(TOPIC, name="b", policy=Policy.LOSSLESS, maxsize=64) as b,
+    ):
+        with trio.fail_after(5):
+            async with trio.open_nursery() as nursery:
+
+                async def take(sub: Subscription) -> None:
+                    async for batch in sub.batches():
+                        batches.append(batch)
+
+                nursery.start_soon(take, a)
+                nursery.start_soon(take, b)
+                await trio.testing.wait_all_tasks_blocked()
+                passes = _Passes()
+                trio.lowlevel.add_instrument(passes)
+                await bus.publish_many(TOPIC, raws)
+                await trio.testing.wait_all_tasks_blocked()
+                trio.lowlevel.remove_instrument(passes)
+                nursery.cancel_scope.cancel()
+    assert batches == [raws, raws]
+    assert passes.count <= 3
+    assert {s["name"]: s["delivered"] for s in bus.subscribers()} == {}  # gone
+    assert (a.stats.delivered, b.stats.delivered) == (20, 20)
+
+
+async def test_publish_many_still_waits_for_a_full_lossless_subscriber(
+    autojump_clock: Any,
+) -> None:
+    bus = Bus()
+    raws = [ev(seq).to_msgpack() for seq in range(1, 6)]
+    done = False
+    with bus.subscribe(TOPIC, name="slow", policy=Policy.LOSSLESS, maxsize=2) as slow:
+        with trio.fail_after(60):
+            async with trio.open_nursery() as nursery:
+
+                async def publisher() -> None:
+                    nonlocal done
+                    await bus.publish_many(TOPIC, raws)
+                    done = True
+
+                nursery.start_soon(publisher)
+                await trio.testing.wait_all_tasks_blocked()
+                assert not done and slow.depth == 2
+                got: list[bytes] = []
+                while len(got) < len(raws):
+                    got += await slow.receive_batch()
+                    await trio.testing.wait_all_tasks_blocked()
+    assert done and got == raws
+
+
+async def test_batches_end_with_the_subscription() -> None:
+    bus = Bus()
+    got: list[list[bytes]] = []
+    with trio.fail_after(5):
+        with bus.subscribe("t", name="raw", policy=Policy.LOSSLESS, maxsize=4) as sub:
+            await bus.publish_many("t", [b"one", b"two"])
+            await bus.publish_raw("t", b"three")
+            sub._send.close()
+            async for batch in sub.batches():
+                got.append(batch)
+    assert got == [[b"one", b"two", b"three"]]
+
+
+async def test_publishing_to_a_topic_without_subscribers_encodes_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pipeline import codec
+
+    bus = Bus()
+    encoded: list[Any] = []
+    real = codec.encode
+    monkeypatch.setattr(codec, "encode", lambda e: encoded.append(e) or real(e))
+    await bus.publish("nobody", ev(1))
+    assert encoded == []
+    with pytest.raises(TypeError):
+        await bus.publish("nobody", object())
+    with bus.subscribe("somebody", name="s") as sub:
+        await bus.publish("somebody", ev(2))
+        assert await sub.receive() == ev(2)
+    assert encoded == [ev(2)]

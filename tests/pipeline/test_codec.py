@@ -155,3 +155,43 @@ def test_a_tag_cannot_be_taken_by_another_class() -> None:
 def test_registering_the_same_class_again_is_harmless() -> None:
     assert codec.register("stat")(StatEvent) is StatEvent
     assert codec.decode(StatEvent("cpu", 1.0, 1, {}).to_msgpack()) == StatEvent("cpu", 1.0, 1, {})
+
+
+def test_pack_is_encode_without_the_event() -> None:
+    for event in (
+        StatEvent("cpu", 1_700_000_000.123456, 1, CPU_DATA),
+        StatEvent("network", 2.5, 42, NETWORK_DATA),
+    ):
+        assert codec.pack(StatEvent, *dataclasses.astuple(event)) == event.to_msgpack()
+    with pytest.raises(TypeError):
+        codec.pack(StatEvent, "cpu", 1.0, 1)
+
+
+def test_prefix_matches_exactly_the_events_starting_with_those_fields() -> None:
+    processlist = codec.prefix(StatEvent, "processlist")
+    assert StatEvent("processlist", 1.0, 3, [{"pid": 1}]).to_msgpack().startswith(processlist)
+    for other in (
+        StatEvent("processcount", 1.0, 3, {}),
+        StatEvent("processlist2", 1.0, 3, []),
+        StatEvent("process", 1.0, 3, []),
+        SamplerErrorEvent("processlist", 1.0, "x", 1, 1.0),
+    ):
+        assert not other.to_msgpack().startswith(processlist)
+    long_name = "x" * 40  # past msgpack's fixstr
+    assert (
+        StatEvent(long_name, 1.0, 1, None)
+        .to_msgpack()
+        .startswith(codec.prefix(StatEvent, long_name))
+    )
+
+
+def test_fields_decodes_only_the_named_fields() -> None:
+    raw = StatEvent("network", 2.5, 42, NETWORK_DATA).to_msgpack()
+    assert codec.fields(raw, StatEvent, ("plugin", "seq")) == ("network", 42)
+    assert codec.fields(raw, StatEvent, ("data",)) == (NETWORK_DATA,)
+    with pytest.raises(CodecError):
+        codec.fields(raw, SamplerErrorEvent, ("sampler",))
+    with pytest.raises(CodecError):
+        codec.fields(raw, StatEvent, ("nope",))
+    with pytest.raises(CodecError):
+        codec.fields(b"\x93\xa4stat", StatEvent, ("plugin",))

@@ -27,6 +27,7 @@ import pytest
 import trio
 import trio.testing
 
+from pipeline import codec
 from pipeline import config as cfg
 from pipeline.bus import Bus, Policy
 from pipeline.events import SamplerErrorEvent, StatEvent
@@ -566,6 +567,35 @@ async def test_families_due_together_share_one_thread_call(
     # Within a tick the families ran one after the other on the same thread.
     threads = {t for f in (cpu, mem, load) for t in f.threads[:1]}
     assert len(threads) == 1
+
+
+async def test_a_calls_families_are_published_in_one_hand_over(
+    clock: trio.testing.MockClock,
+) -> None:
+    """Every family of one call reaches a subscriber in one burst (one wake-up for the
+    round), in the order the families ran; a failing family's error comes after."""
+    config = cfg.load(overrides={"global.refresh": 1.0})
+    cpu = Fake(clock, "cpu", ["cpu", "percpu"])
+    mem = Fake(clock, "memory", ["mem"], script=lambda n: RuntimeError("boom") if n == 2 else None)
+    load = Fake(clock, "load", ["load"])
+    bus = Bus()
+    runner = make_runner(bus, config, cpu, mem, load)
+    bursts: list[list[str]] = []
+    with (
+        bus.subscribe(STATS_TOPIC, name="t", policy=Policy.LOSSLESS, maxsize=64) as sub,
+        trio.fail_after(60),
+    ):
+        async with trio.open_nursery() as nursery:
+
+            async def take() -> None:
+                async for batch in sub.batches():
+                    bursts.append([codec.decode(r).plugin for r in batch])
+
+            nursery.start_soon(take)
+            await nursery.start(runner.run)
+            await trio.sleep(1.5)
+            nursery.cancel_scope.cancel()
+    assert bursts == [["cpu", "percpu", "mem", "load"], ["cpu", "percpu", "load"]]
 
 
 async def test_slow_family_moves_to_its_own_thread_without_failing(
