@@ -34,7 +34,7 @@ import orjson
 import trio
 
 from pipeline import codec
-from pipeline.bus import Bus, Policy
+from pipeline.bus import Bus, Policy, Subscription
 from pipeline.config import Config
 from pipeline.events import AlertEvent, StatEvent, ViewsEvent
 from pipeline.persist import SAVE_TIMEOUT, SnapshotWriter
@@ -159,6 +159,12 @@ class Event:
         )
 
 
+#: the process list, or a function returning it (made only when it is needed)
+Processes = list[dict[str, Any]] | Callable[[], list[dict[str, Any]]]
+_PROCESSLIST = codec.prefix(StatEvent, "processlist")
+_VERDICT = ("ts", "alerts", "levels")
+
+
 @dataclass(frozen=True)
 class _Clear:
     critical: bool
@@ -187,9 +193,11 @@ class EventsList:
         value: float,
         ts: float,
         global_msg: str,
-        processes: list[dict[str, Any]],
+        processes: Processes,
     ) -> list[tuple[str, Event]]:
-        """One evaluation of a logged stat; the transitions it caused."""
+        """One evaluation of a logged stat; the transitions it caused.  ``processes``
+        (the process list, or a function returning it) is read only by a CRITICAL
+        sample of an event, which tallies the top processes."""
         now = int(ts)
         event = self._find(event_type, now)
         if event is None:
@@ -243,8 +251,10 @@ class EventsList:
         return [("closed", event)]
 
     @staticmethod
-    def _tally(event: Event, processes: list[dict[str, Any]]) -> None:
+    def _tally(event: Event, processes: Processes) -> None:
         event.sort = sort_key_for(event.type)
+        if callable(processes):
+            processes = processes()
         event.top_tally.update(top_processes(processes, event.sort))
         event.top = [name for name, _ in event.top_tally.most_common(3)]
 
@@ -273,6 +283,10 @@ class AlertStage:
         self._path = data_dir / EVENTS_FILE if data_dir is not None else None
         self._wall_clock = wall_clock
         self._levels: dict[str, int] = {}
+        # The latest process list, as encoded on the bus: decoded only when a CRITICAL
+        # sample needs its top processes (it is the biggest event of a round, and most
+        # rounds have no alert at all).
+        self._processes_raw: bytes | None = None
         self._processes: list[dict[str, Any]] = []
         self._seq = 0
 
@@ -322,23 +336,43 @@ class AlertStage:
                 self._publish_wanted.set()  # the (possibly loaded) list, at once
                 task_status.started()
                 try:
-                    async for event in views:
-                        if isinstance(event, ViewsEvent):
-                            await self.on_views(event)
+                    async for batch in views.batches():
+                        for raw in batch:
+                            await self._take_views(raw)
                 finally:
                     with trio.move_on_after(SAVE_TIMEOUT / 5) as scope:
                         scope.shield = True
                         if self._writer is not None and self._writer.dirty:
                             await self._writer.save()
 
-    async def _follow_processes(self, stats: Any) -> None:
-        # Read only the head of each event: only processlist's payload is needed.
-        async for raw in stats.raw():
+    async def _follow_processes(self, stats: Subscription) -> None:
+        # Only processlist's samples are kept, recognised by their first bytes, and
+        # kept encoded: see _current_processes.
+        await stats.consume_raw(self._take_stats)
+
+    def _take_stats(self, raw: bytes) -> None:
+        if raw.startswith(_PROCESSLIST):
+            self._processes_raw = raw
+
+    def _current_processes(self) -> list[dict[str, Any]]:
+        """The latest process list, decoded at most once per sample."""
+        raw, self._processes_raw = self._processes_raw, None
+        if raw is not None:
             try:
-                if codec.head(raw, 1)[1][0] == "processlist":
-                    self._processes = codec.decode(raw).data
+                (self._processes,) = codec.fields(raw, StatEvent, ("data",))
             except codec.CodecError:
                 log.warning("alerts: dropping a stats event that does not decode")
+        return self._processes
+
+    async def _take_views(self, raw: bytes) -> None:
+        """One verdict of the threshold stage; only its time, alerts and levels are
+        decoded (not its views, which this stage never reads)."""
+        try:
+            ts, alerts, levels = codec.fields(raw, ViewsEvent, _VERDICT)
+        except codec.CodecError:
+            log.warning("alerts: dropping a views event that does not decode")
+            return
+        await self._on_verdict(ts, alerts, levels)
 
     async def _serve_commands(self) -> None:
         async for command in self._commands:
@@ -350,14 +384,17 @@ class AlertStage:
             command.done.set()
 
     async def on_views(self, views: ViewsEvent) -> None:
-        self._levels.update(views.levels)
-        if not views.alerts:
+        await self._on_verdict(views.ts, views.alerts, views.levels)
+
+    async def _on_verdict(self, ts: float, alerts: list[list[Any]], levels: dict[str, int]) -> None:
+        self._levels.update(levels)
+        if not alerts:
             return
         message = global_message(self._levels)
         changed = transitions = False
-        for event_type, state, value in views.alerts:
+        for event_type, state, value in alerts:
             for transition, event in self.events.add(
-                str(state), str(event_type), float(value), views.ts, message, self._processes
+                str(state), str(event_type), float(value), ts, message, self._current_processes
             ):
                 await self._transition(transition, event)
                 transitions = True

@@ -185,6 +185,49 @@ async def test_stage_publishes_transitions_and_the_list(tmp_path: Path) -> None:
     assert seen["lists"][-1].data[0]["end"] == T0 + 5
 
 
+async def test_the_process_list_is_decoded_only_when_a_critical_sample_needs_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.stages import alerts as alerts_module
+
+    decoded: list[str] = []
+    real_fields = alerts_module.codec.fields
+
+    def fields(raw: bytes, cls: Any, names: tuple[str, ...]) -> Any:
+        if cls is StatEvent:
+            decoded.append(real_fields(raw, cls, ("plugin",))[0])
+        return real_fields(raw, cls, names)
+
+    monkeypatch.setattr(alerts_module.codec, "fields", fields)
+    later = [{"name": "late", "cpu_percent": 99.0}]
+
+    async def body(bus: Bus, stage: AlertStage) -> None:
+        for seq in range(1, 4):  # samples nobody needs: never decoded
+            await bus.publish(STATS_TOPIC, StatEvent("processlist", T0, seq, PROCS))
+            await bus.publish(STATS_TOPIC, StatEvent("processcount", T0, seq, {"total": 3}))
+            await bus.publish(VIEWS_TOPIC, views(seq, ["CPU_TOTAL", "OK", 3.0]))
+            await settle(bus)
+        assert decoded == []
+        await bus.publish(VIEWS_TOPIC, views(4, ["CPU_TOTAL", "WARNING", 80.0]))
+        await settle(bus)
+        assert decoded == []  # a WARNING sample tallies nothing
+        await bus.publish(VIEWS_TOPIC, views(5, ["CPU_TOTAL", "CRITICAL", 97.0]))
+        await bus.publish(VIEWS_TOPIC, views(6, ["CPU_TOTAL", "CRITICAL", 97.0]))
+        await settle(bus)
+        assert decoded == ["processlist"]  # once for the two samples
+        await bus.publish(STATS_TOPIC, StatEvent("processlist", T0, 4, later))
+        await settle(bus)
+        await bus.publish(VIEWS_TOPIC, views(7, ["CPU_TOTAL", "CRITICAL", 97.0]))
+        await bus.publish(VIEWS_TOPIC, views(8, ["CPU_TOTAL", "OK", 3.0]))
+
+    stage, seen = await run_stage(tmp_path, body)
+    assert decoded == ["processlist", "processlist"]
+    closed = seen["alerts"][-1].event
+    # two samples tallied hog, db, idle; the last one the newer list's only process
+    assert closed["top"] == ["hog", "db", "idle"]
+    assert stage.events.events[0].top_tally["late"] == 1
+
+
 async def test_clear_command_and_persistence_across_restart(tmp_path: Path) -> None:
     async def first_run(bus: Bus, stage: AlertStage) -> None:
         await bus.publish(VIEWS_TOPIC, views(0, ["MEM", "WARNING", 75.0]))
