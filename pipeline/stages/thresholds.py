@@ -59,22 +59,31 @@ class ThresholdStage:
             STATS_TOPIC, name="thresholds", policy=Policy.LOSSLESS, maxsize=64
         ) as sub:
             task_status.started()
-            async for raw in sub.raw():
-                try:
-                    tag, (plugin,) = codec.head(raw, 1)
-                    if tag != _STAT_TAG or plugin not in self._limits:
-                        continue
-                    if not has_rules(plugin):
-                        self._unjudged[plugin] = raw
-                        self._views.pop(plugin, None)
-                        continue
-                    event = codec.decode(raw)
-                except codec.CodecError:
-                    log.exception("thresholds: dropping an event that does not decode")
-                    continue
-                verdict = self.judge(event)
-                if verdict is not None:
-                    await self._bus.publish(VIEWS_TOPIC, verdict)
+            # A round's samples arrive together: they are judged in one wake-up and
+            # their verdicts handed on together, in order.
+            async for batch in sub.batches():
+                verdicts = [v for raw in batch if (v := self._take(raw)) is not None]
+                if verdicts and self._bus.has_subscribers(VIEWS_TOPIC):
+                    await self._bus.publish_many(VIEWS_TOPIC, verdicts)
+
+    def _take(self, raw: bytes) -> bytes | None:
+        """Judge one encoded sample; its encoded verdict, if it gets one."""
+        try:
+            tag, (plugin,) = codec.head(raw, 1)
+            if tag != _STAT_TAG or plugin not in self._limits:
+                return None
+            if not has_rules(plugin):
+                self._unjudged[plugin] = raw
+                self._views.pop(plugin, None)
+                return None
+            event = codec.decode(raw)
+        except codec.CodecError:
+            log.exception("thresholds: dropping an event that does not decode")
+            return None
+        verdict = self.judge(event)
+        if verdict is None or not self._bus.has_subscribers(VIEWS_TOPIC):
+            return None
+        return codec.encode(verdict)
 
     def judge(self, event: StatEvent) -> ViewsEvent | None:
         """Judge one sample, remember its views and held levels; ``None`` if the plugin

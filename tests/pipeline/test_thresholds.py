@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 
 from pipeline.bus import Bus, Policy
-from pipeline.config import Config, from_mapping
+from pipeline.config import Config, from_mapping, load
 from pipeline.events import StatEvent, ViewsEvent
 from pipeline.samplers.runner import STATS_TOPIC
 from pipeline.stages.thresholds import VIEWS_TOPIC, ThresholdStage
@@ -652,3 +653,30 @@ async def test_plugins_without_rules_publish_no_views_but_answer_them() -> None:
             assert stage.views("processlist")["1"]["cpu_percent"]["decoration"] == "DEFAULT"
             assert stage.limits("alert") == {"alert_disable": ["False"], "history_size": 1200.0}
             nursery.cancel_scope.cancel()
+
+
+async def test_a_rounds_verdicts_are_handed_on_together() -> None:
+    """A round published at once is judged in one wake-up; its verdicts reach the
+    alert stage as one burst, in order.  Without a views subscriber nothing is encoded
+    (the alert stage is disabled) but the views are still kept for the API."""
+    from pipeline import codec
+
+    bus = Bus()
+    stage = ThresholdStage(bus, load(), ["cpu", "load", "mem"], ncpu=2)
+    round_ = [
+        StatEvent("cpu", 1.0, 1, {"total": 90.0, "user": 1.0, "cpucore": 2}).to_msgpack(),
+        StatEvent("processcount", 1.0, 1, {"total": 3}).to_msgpack(),
+        StatEvent("load", 1.0, 1, {"min1": 0.0, "min5": 0.0, "min15": 0.1}).to_msgpack(),
+        StatEvent("mem", 1.0, 1, {"total": 100, "used": 20, "percent": 20.0}).to_msgpack(),
+    ]
+    with trio.fail_after(5):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(stage.run)
+            await bus.publish_many(STATS_TOPIC, round_)
+            await trio.testing.wait_all_tasks_blocked()
+            assert stage.views("mem")["percent"]["decoration"] == "OK_LOG"
+            with bus.subscribe(VIEWS_TOPIC, name="t", policy=Policy.LOSSLESS) as sub:
+                await bus.publish_many(STATS_TOPIC, round_)
+                burst = await sub.receive_batch()
+            nursery.cancel_scope.cancel()
+    assert [codec.decode(raw).plugin for raw in burst] == ["cpu", "load", "mem"]
