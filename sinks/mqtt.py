@@ -189,38 +189,43 @@ class MqttSink:
                     self._conn.abort()
 
     async def _take_stats(self, sub: Subscription) -> None:
-        async for raw in sub.raw():
-            try:
-                tag, (plugin,) = codec.head(raw, 1)
-                if tag != _STAT_TAG or not (plugin == "alert" or self.layout.exported(plugin)):
-                    continue  # not exported: not even decoded
-                event: StatEvent = codec.decode(raw)
-                if plugin == "alert":  # the events list: retained, QoS 1
-                    payload = orjson.dumps(event.data, option=orjson.OPT_NON_STR_KEYS)
-                    self._alert_list = payload
-                    messages = [(self.layout.alert, payload, 1, True)]
-                else:
-                    messages = [
-                        (topic, payload, self._qos, self._retain)
-                        for topic, payload in self.layout.messages(plugin, event.data)
-                    ]
-                # Only this sample's topics wait: those of vanished items (a veth gone
-                # while the broker is away) are dropped, so nothing piles up.
-                topics = {m[0] for m in messages}
-                for gone in self._topics_of.get(plugin, set()) - topics:
-                    self._latest.pop(gone, None)
-                self._topics_of[plugin] = topics
-                for topic, payload, qos, retain in messages:
-                    if topic not in self._rejected:
-                        self._latest[topic] = (payload, qos, retain)
-                if self.discovery is not None and self.discovery.sample(
-                    plugin, event.data, messages
-                ):
-                    self._restate_wanted.set()
-            except (codec.CodecError, TypeError, ValueError):
-                log.exception("mqtt: dropping a stats event it cannot translate")
-                continue
-            self._kick.set()
+        # A round's samples arrive together: translated in one wake-up, and the
+        # publisher kicked once for all of them.
+        async for batch in sub.batches():
+            if any([self._take_stat(raw) for raw in batch]):
+                self._kick.set()
+
+    def _take_stat(self, raw: bytes) -> bool:
+        """Translate one encoded sample into the buffers; whether it added anything."""
+        try:
+            tag, (plugin,) = codec.head(raw, 1)
+            if tag != _STAT_TAG or not (plugin == "alert" or self.layout.exported(plugin)):
+                return False  # not exported: not even decoded
+            event: StatEvent = codec.decode(raw)
+            if plugin == "alert":  # the events list: retained, QoS 1
+                payload = orjson.dumps(event.data, option=orjson.OPT_NON_STR_KEYS)
+                self._alert_list = payload
+                messages = [(self.layout.alert, payload, 1, True)]
+            else:
+                messages = [
+                    (topic, payload, self._qos, self._retain)
+                    for topic, payload in self.layout.messages(plugin, event.data)
+                ]
+            # Only this sample's topics wait: those of vanished items (a veth gone
+            # while the broker is away) are dropped, so nothing piles up.
+            topics = {m[0] for m in messages}
+            for gone in self._topics_of.get(plugin, set()) - topics:
+                self._latest.pop(gone, None)
+            self._topics_of[plugin] = topics
+            for topic, payload, qos, retain in messages:
+                if topic not in self._rejected:
+                    self._latest[topic] = (payload, qos, retain)
+            if self.discovery is not None and self.discovery.sample(plugin, event.data, messages):
+                self._restate_wanted.set()
+        except (codec.CodecError, TypeError, ValueError):
+            log.exception("mqtt: dropping a stats event it cannot translate")
+            return False
+        return True
 
     async def _take_alerts(self, sub: Subscription) -> None:
         async for event in sub:

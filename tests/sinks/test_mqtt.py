@@ -159,6 +159,50 @@ async def test_per_plugin_topics_and_payloads_match_the_reference(broker: Broker
     assert sink.published >= 8 and sink.state == "disconnected"
 
 
+async def test_a_round_is_handed_to_paho_in_one_pump_and_written_at_once(
+    broker: Broker, monkeypatch: Any
+) -> None:
+    """A round published together is translated in one wake-up and handed to paho by
+    one pump; paho writes it at once, without first asking epoll whether the socket
+    has room (it does).  The broker gets the round in its order."""
+    sub = await Subscriber(broker.port, "glances/#").start()
+    bus = Bus()
+    sink = MqttSink(bus, sink_config(broker.port), hostname="h1")
+    pumps: list[int] = []
+    real_pump = sink._pump
+
+    def pump(conn: Any, **kw: Any) -> None:
+        pumps.append(len(sink._latest))
+        real_pump(conn, **kw)
+
+    monkeypatch.setattr(sink, "_pump", pump)
+    waits: list[Any] = []
+    real_wait = trio.lowlevel.wait_writable
+
+    async def wait_writable(sock: Any) -> None:
+        waits.append(sock)
+        await real_wait(sock)
+
+    monkeypatch.setattr(trio.lowlevel, "wait_writable", wait_writable)
+    round_ = {"load": {"min1": 0.5}, "mem": {"percent": 5.0}, "core": {"phys": 1, "log": 2}}
+    round_ |= {"memswap": {"percent": 0.0}, "uptime": "0:00:05"}
+    async with running_sink(bus, sink):
+        await until(lambda: sink.state == "connected")
+        await sub.wait_for(lambda got: len(got) >= 1)  # online
+        await until(lambda: not sink._unacked)
+        pumps.clear()
+        waits.clear()
+        now = time.time()
+        await bus.publish_many(
+            STATS_TOPIC, [StatEvent(p, now, 1, d).to_msgpack() for p, d in round_.items()]
+        )
+        await sub.wait_for(lambda got: len(got) >= 6)
+    sub.stop()
+    assert pumps[0] == len(round_)
+    assert waits == []
+    assert [m.topic for m in sub.messages[1:6]] == [f"glances/h1/{p}" for p in round_]
+
+
 async def test_per_metric_topics_and_payloads_match_the_reference(broker: Broker) -> None:
     samples = real_samples(FIVE)
     samples["fs"] = samples["fs"] + [
