@@ -92,24 +92,78 @@ def export_data(plugin: str, data: Any) -> Any:
 
 
 def per_plugin_payload(data: Any) -> bytes:
-    """One JSON object for the plugin, nested on ``.`` (compact, keys sorted)."""
+    """One JSON object for the plugin, nested on ``.`` (compact, keys sorted).
+
+    The same as splitting every column of :func:`columns` on ``.`` and nesting it, but
+    without making the columns: a list item's key value is walked once, not once per
+    field, and a plain field is set directly (this runs for every exported sample).
+    """
     if not isinstance(data, dict | list):
         return orjson.dumps(data)
     nested: dict[str, Any] = {}
-    for column, value in columns(data):
-        *parents, leaf = column.split(".")
-        level = nested
-        for part in parents:
-            child = level.get(part)
-            if not isinstance(child, dict):
-                # a column that is both a value and a parent: the parent wins (the
-                # reference crashes the whole export here)
-                child = level[part] = {}
-            level = child
-        if not isinstance(level.get(leaf), dict):
-            level[leaf] = value
+    _nest(data, nested)
     # keys sorted, as Glances' exporter writes them
     return orjson.dumps(nested, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SORT_KEYS)
+
+
+def _nest(data: Any, nested: dict[str, Any]) -> None:
+    """Put ``columns(data)`` into ``nested``, each column split on ``.``."""
+    if isinstance(data, list):
+        for item in data:
+            _nest(item, nested)
+        return
+    if not isinstance(data, dict):
+        return
+    level = nested
+    key = data.get("key")
+    if isinstance(key, str) and key in data:
+        # every column of the item is "<key value>." + its name: the key value's parts
+        # are parents of them all
+        level = _parent(nested, f"{data[key]}".split("."))
+    lower = _LOWER
+    for name, value in data.items():
+        column = lower.get(name)  # (only str names are cached: 1 and True find nothing)
+        if column is None:
+            column = _column(name)
+        if isinstance(value, dict):
+            for sub, sub_value in columns(value):
+                _put(level, column + sub, sub_value)
+            continue
+        if isinstance(value, list | tuple):
+            value = " ".join(_text(v) for v in value)
+        if "." in column:
+            _put(level, column, value)
+        elif not isinstance(level.get(column), dict):
+            level[column] = value
+
+
+#: field name → its column (lower-cased): the same few dozen names every sample
+_LOWER: dict[str, str] = {}
+
+
+def _column(name: Any) -> str:
+    column = str(name).lower()
+    if type(name) is str and len(_LOWER) < 4096:
+        _LOWER[name] = column
+    return column
+
+
+def _parent(level: dict[str, Any], parts: list[str]) -> dict[str, Any]:
+    for part in parts:
+        child = level.get(part)
+        if not isinstance(child, dict):
+            # a column that is both a value and a parent: the parent wins (the
+            # reference crashes the whole export here)
+            child = level[part] = {}
+        level = child
+    return level
+
+
+def _put(level: dict[str, Any], column: str, value: Any) -> None:
+    *parents, leaf = column.split(".")
+    level = _parent(level, parents)
+    if not isinstance(level.get(leaf), dict):
+        level[leaf] = value
 
 
 def metric_payload(value: Any) -> bytes:

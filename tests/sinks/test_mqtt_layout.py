@@ -9,7 +9,14 @@ import orjson
 import pytest
 
 from pipeline import config as cfg
-from sinks.mqtt_layout import PER_METRIC, Layout, per_plugin_payload, sanitise, uptime_seconds
+from sinks.mqtt_layout import (
+    PER_METRIC,
+    Layout,
+    columns,
+    per_plugin_payload,
+    sanitise,
+    uptime_seconds,
+)
 
 
 def test_mqtt_defaults() -> None:
@@ -84,6 +91,61 @@ def test_sanitise_and_per_plugin_nesting() -> None:
         }
     }
     assert per_plugin_payload([]) == b"{}"
+
+
+def _nested_from_columns(data: Any) -> bytes:
+    """per_plugin_payload as first written: every column split on "." and nested."""
+    nested: dict[str, Any] = {}
+    for column, value in columns(data):
+        *parents, leaf = column.split(".")
+        level = nested
+        for part in parents:
+            child = level.get(part)
+            if not isinstance(child, dict):
+                child = level[part] = {}
+            level = child
+        if not isinstance(level.get(leaf), dict):
+            level[leaf] = value
+    return orjson.dumps(nested, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SORT_KEYS)
+
+
+ODD_SAMPLES: list[Any] = [
+    {"total": 1.5, "Total": 2, "cpu.x": 3, "cpu": 4, "list": [1, True, None, "a"], "t": (1, 2)},
+    {"a": 1, "a.b": 2, "a.b.c": 3, "x.y": 1, "x": 2},
+    {"memory_info": {"rss": 1, "VMS": 2, "in.ner": 3}, "m": {"key": "k", "k": "v.w", "z": 1}},
+    {1: "int key", False: "bool key", None: "none key", 2.5: "float key", "FALSE": 0},
+    [
+        {"key": "name", "name": "eth0", "rx": 1, "Rx": 2},
+        {"key": "name", "name": "eth0.100", "rx": 3, "nested": {"a": {"b": 1}}},
+        {"key": "name", "name": "eth0", "rx": 5},  # the same key value again
+        {"key": "missing", "rx": 6},  # its key field absent: no prefix
+        {"key": 3, "rx": 7},  # a key that is not a field name
+        {"key": "name", "name": 42, "v": [1.5, False]},
+        {"key": "name", "name": None, "v": 1},
+        {"key": "name", "name": "a.b", "c": 1},
+        {"key": "name", "name": "a", "b": 2},  # a value and a parent at once
+        [{"key": "name", "name": "inner", "v": 1}, "scalar", 3],
+        "a bare string",
+        {"eth0": "collides with a prefix"},
+        {"key": "name", "name": "", "v": 1},
+        {"key": "name", "name": "x..y", "v": 1},
+    ],
+    [{"rx": 1}, {"key": "rx", "rx": "rx", "tx": 2}],
+]
+
+
+@pytest.mark.parametrize("data", ODD_SAMPLES)
+def test_per_plugin_payload_nests_every_column_as_splitting_it_would(data: Any) -> None:
+    assert per_plugin_payload(data) == _nested_from_columns(data)
+    assert per_plugin_payload(data) == per_plugin_payload(data)  # the name cache
+
+
+def test_per_plugin_payload_of_real_samples_nests_every_column() -> None:
+    from tests.sinks.test_mqtt import real_samples
+
+    samples = real_samples({"cpu", "percpu", "network", "diskio", "fs", "mem", "sensors"})
+    for plugin, data in samples.items():
+        assert per_plugin_payload(data) == _nested_from_columns(data), plugin
 
 
 def test_value_plugins_and_uptime_per_metric() -> None:
