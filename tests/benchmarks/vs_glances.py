@@ -10,14 +10,15 @@
   MQTT sink on, the same broker, refresh, plugins; at R = 2 and 1 s, with 0 and 300
   extra idle processes; CPU seconds per minute (utime + stime + cutime + cstime of
   /proc/<pid>/stat, all threads) and peak RSS (VmHWM);
-- **API**: ``glances -w --disable-webui`` against statbus, warmed up, ``wrk`` with 50
-  connections on ``/api/4/all`` and ``/api/4/cpu``;
+- **API**: ``glances -w --disable-webui`` against statbus (the resident pair below, both
+  up and polled for 5 minutes first), ``wrk`` with 50 connections on ``/api/4/all`` and
+  ``/api/4/cpu``;
 - runs in rounds, alternating A B A B so that drift cancels out; each tool's figure is
   the total over its rounds (``--window`` seconds per tool per configuration, split
   into ``--rounds`` windows);
 - **RSS**: while the sampling rounds run, Glances ``-w`` and statbus (API and history on)
   run side by side, each asked for ``/api/4/all`` every 2 s; their RSS is read once
-  both have been up ``--rss-minutes`` (5);
+  both have been up ``--rss-minutes`` (5), and again after the API load;
 - ``--soak``: statbus alone for 60 minutes at refresh 1 s with its history full from
   the start (a first statbus, every plugin at 0.1 s, fills 1200 points a series into
   the data directory), RSS at 5 and 60 minutes.
@@ -420,8 +421,9 @@ def parse_wrk(out: str) -> Wrk:
 
 
 def api_round(
-    tools: Tools,
     tool: str,
+    proc: subprocess.Popen[bytes],
+    base: str,
     wrk: str,
     paths: Sequence[str],
     duration: float,
@@ -429,46 +431,32 @@ def api_round(
     into: dict[str, list[Wrk]],
     rss: dict[str, int],
 ) -> None:
-    port = free_port()
-    argv = tools.glances_api(port) if tool == "glances" else tools.statbus_api(port)
-    logfile = tools.tmp / f"{tool}-api.log"
-    with started(argv, tool, tools.env(), logfile) as proc:
-        base = f"http://127.0.0.1:{port}/api/4"
-        try:
-            wait_http(f"{base}/cpu", proc, tool, 60)
-        except RuntimeError as exc:
-            raise RuntimeError(f"{exc}: {tail(logfile)}") from None
-        # warm-up: a few refreshes, every path asked for
-        for _ in range(3):
-            for path in paths:
-                with urllib.request.urlopen(base + path, timeout=10) as resp:  # noqa: S310
-                    resp.read()
-            time.sleep(1.5)
-        threads = str(min(connections, os.cpu_count() or 1))
-        for path in paths:
-            out = subprocess.run(
-                [
-                    wrk,
-                    "-t",
-                    threads,
-                    "-c",
-                    str(connections),
-                    "-d",
-                    f"{duration:g}s",
-                    "--latency",
-                    "--timeout",
-                    "10s",
-                    base + path,
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-            into.setdefault(path, []).append(parse_wrk(out))
-        rss[tool] = max(rss.get(tool, 0), status_kib(proc.pid, "VmRSS"))
-        rss[tool + "_hwm"] = max(rss.get(tool + "_hwm", 0), status_kib(proc.pid, "VmHWM"))
-        if proc.poll() is not None:
-            raise RuntimeError(f"{tool} exited with {proc.returncode}: {tail(logfile)}")
+    """``wrk`` on each path of ``base`` (the resident ``tool``, already warm)."""
+    threads = str(min(connections, os.cpu_count() or 1))
+    for path in paths:
+        out = subprocess.run(
+            [
+                wrk,
+                "-t",
+                threads,
+                "-c",
+                str(connections),
+                "-d",
+                f"{duration:g}s",
+                "--latency",
+                "--timeout",
+                "10s",
+                base + path,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        into.setdefault(path, []).append(parse_wrk(out))
+    rss[tool] = max(rss.get(tool, 0), status_kib(proc.pid, "VmRSS"))
+    rss[tool + "_hwm"] = max(rss.get(tool + "_hwm", 0), status_kib(proc.pid, "VmHWM"))
+    if proc.poll() is not None:
+        raise RuntimeError(f"{tool} exited with {proc.returncode}")
 
 
 def merge(runs: list[Wrk]) -> Wrk:
@@ -509,11 +497,13 @@ class Resident:
                 )
                 for tool, argv in argvs.items()
             }
-            self.urls = {t: f"http://127.0.0.1:{p}/api/4/all" for t, p in ports.items()}
+            self.bases = {t: f"http://127.0.0.1:{p}/api/4" for t, p in ports.items()}
+            self.urls = {t: base + "/all" for t, base in self.bases.items()}
             for tool, proc in self.procs.items():
                 wait_http(self.urls[tool], proc, tool, 60)
             self.since = time.monotonic()
             stop_polling = threading.Event()
+            self.paused = threading.Event()
             poller = threading.Thread(target=self._poll, args=(stop_polling,), daemon=True)
             poller.start()
             log(f"resident: Glances -w and statbus up, polled every {self.period:g} s")
@@ -525,28 +515,32 @@ class Resident:
 
     def _poll(self, stop: threading.Event) -> None:
         while not stop.wait(self.period):
+            if self.paused.is_set():
+                continue
             for url in self.urls.values():
                 with contextlib.suppress(OSError):
                     with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310
                         resp.read()
 
-    def read(self) -> str:
+    def rss(self) -> dict[str, tuple[int, int]]:
+        """``{tool: (VmRSS, VmHWM)}`` in KiB, once both have been up ``minutes``."""
         wait = self.since + self.minutes * 60 - time.monotonic()
         if wait > 0:
             log(f"resident: waiting {wait:.0f} s for {self.minutes:g} minutes of uptime")
             time.sleep(wait)
-        rss = {}
+        found = {}
         for tool, proc in self.procs.items():
             if proc.poll() is not None:
                 raise RuntimeError(f"{tool} (resident) exited with {proc.returncode}")
-            rss[tool] = (status_kib(proc.pid, "VmRSS"), status_kib(proc.pid, "VmHWM"))
+            found[tool] = (status_kib(proc.pid, "VmRSS"), status_kib(proc.pid, "VmHWM"))
+        return found
+
+    def describe(self, found: dict[str, tuple[int, int]], when: str) -> str:
         up = (time.monotonic() - self.since) / 60
-        g, s = rss["glances"], rss["statbus"]
+        g, s = found["glances"], found["statbus"]
         return (
-            f"RSS after {up:.1f} minutes up, side by side, each polled on `/api/4/all` every "
-            f"{self.period:g} s (statbus with history on, 1200 points): Glances -w "
-            f"{g[0] / 1024:.1f} MiB (peak {g[1] / 1024:.1f}), statbus {s[0] / 1024:.1f} MiB "
-            f"(peak {s[1] / 1024:.1f}); **ratio {ratio(s[0], g[0])}** (target <= 0.75)."
+            f"| {when} | {up:.1f} | {g[0] / 1024:.1f} ({g[1] / 1024:.1f}) | "
+            f"{s[0] / 1024:.1f} ({s[1] / 1024:.1f}) | **{ratio(s[0], g[0])}** |"
         )
 
 
@@ -597,6 +591,55 @@ def sampling_rows(tools: Tools, ns: argparse.Namespace, per: float) -> list[str]
     return rows
 
 
+def api_section(resident: Resident, wrk: str, ns: argparse.Namespace) -> list[str]:
+    """wrk on the resident pair, A B A B, the poller paused."""
+    paths = ["/all", "/cpu"]
+    results: dict[str, dict[str, list[Wrk]]] = {"glances": {}, "statbus": {}}
+    rss: dict[str, int] = {}
+    resident.paused.set()
+    try:
+        for r in range(ns.rounds):
+            for tool in ("glances", "statbus"):
+                log(f"API: {tool} round {r + 1}")
+                api_round(
+                    tool,
+                    resident.procs[tool],
+                    resident.bases[tool],
+                    wrk,
+                    paths,
+                    ns.api_duration,
+                    ns.connections,
+                    results[tool],
+                    rss,
+                )
+    finally:
+        resident.paused.clear()
+    rows = []
+    for path in paths:
+        gw, sw = merge(results["glances"][path]), merge(results["statbus"][path])
+        rows.append(
+            f"| /api/4{path} | {gw.rps:.0f} | {sw.rps:.0f} | "
+            f"**{ratio(sw.rps, gw.rps)}** | "
+            f"{gw.p50_ms:.1f} | {sw.p50_ms:.1f} | {gw.p99_ms:.1f} | {sw.p99_ms:.1f} | "
+            f"**{ratio(sw.p99_ms, gw.p99_ms)}** | "
+            f"{gw.non2xx}+{gw.socket_errors} | {sw.non2xx}+{sw.socket_errors} |"
+        )
+        log(rows[-1])
+    return [
+        f"API (the resident pair below, both up and polled for {ns.rss_minutes:g} minutes "
+        f"first; wrk, {ns.connections} connections, {ns.api_duration:g} s per path per "
+        f"round, {ns.rounds} rounds A B A B; requests/s and p50 averaged over the rounds, "
+        "p99 the worst round's; errors = non-2xx + socket errors):",
+        "",
+        "| path | Glances req/s | statbus req/s | statbus / Glances | "
+        "Glances p50 ms | statbus p50 ms | Glances p99 ms | statbus p99 ms | "
+        "p99 statbus / Glances | Glances errors | statbus errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
+
+
 def run(ns: argparse.Namespace) -> str:
     glances = ensure_glances(Path(ns.glances_venv).expanduser())
     venv = glances.parent.parent
@@ -619,72 +662,38 @@ def run(ns: argparse.Namespace) -> str:
             if ns.soak:
                 return soak(tools, ns)
             per = ns.window / ns.rounds
-            rows: list[str] = []
             resident = Resident(tools, ns.rss_minutes)
             with resident.running():
                 rows = sampling_rows(tools, ns, per)
-                rss_line = resident.read()
-            log(rss_line)
-            lines += [
-                "Sampling + export (CPU s per minute of wall time, user + sys, all threads; "
-                "peak RSS = VmHWM; messages = MQTT messages the broker relayed for each "
-                "over its measuring windows):",
-                "",
-                "| R s | extra (processes) | Glances CPU s/min | statbus CPU s/min | "
-                "statbus / Glances | Glances peak RSS MiB | statbus peak RSS MiB | "
-                "RSS ratio | messages G / s |",
-                "|---|---|---|---|---|---|---|---|---|",
-                *rows,
-                "",
-                rss_line,
-                "",
-            ]
-            if ns.api_duration > 0:
-                paths = ["/all", "/cpu"]
-                results: dict[str, dict[str, list[Wrk]]] = {"glances": {}, "statbus": {}}
-                rss: dict[str, int] = {}
-                for r in range(ns.rounds):
-                    for tool in ("glances", "statbus"):
-                        log(f"API: {tool} round {r + 1}")
-                        api_round(
-                            tools,
-                            tool,
-                            wrk,
-                            paths,
-                            ns.api_duration,
-                            ns.connections,
-                            results[tool],
-                            rss,
-                        )
-                rows = []
-                for path in paths:
-                    gw, sw = merge(results["glances"][path]), merge(results["statbus"][path])
-                    rows.append(
-                        f"| /api/4{path} | {gw.rps:.0f} | {sw.rps:.0f} | "
-                        f"**{ratio(sw.rps, gw.rps)}** | "
-                        f"{gw.p50_ms:.1f} | {sw.p50_ms:.1f} | {gw.p99_ms:.1f} | {sw.p99_ms:.1f} | "
-                        f"**{ratio(sw.p99_ms, gw.p99_ms)}** | "
-                        f"{gw.non2xx}+{gw.socket_errors} | {sw.non2xx}+{sw.socket_errors} |"
-                    )
-                    log(rows[-1])
+                rss_rows = [resident.describe(resident.rss(), "polled only")]
+                log(rss_rows[-1])
                 lines += [
-                    f"API (wrk, {ns.connections} connections, {ns.api_duration:g} s per path "
-                    f"per round, {ns.rounds} rounds A B A B; requests/s and p50 averaged over "
-                    "the rounds, p99 the worst round's; errors = non-2xx + socket errors):",
+                    "Sampling + export (CPU s per minute of wall time, user + sys, all "
+                    "threads; peak RSS = VmHWM; messages = MQTT messages the broker relayed "
+                    "for each over its measuring windows):",
                     "",
-                    "| path | Glances req/s | statbus req/s | statbus / Glances | "
-                    "Glances p50 ms | statbus p50 ms | Glances p99 ms | statbus p99 ms | "
-                    "p99 statbus / Glances | Glances errors | statbus errors |",
-                    "|---|---|---|---|---|---|---|---|---|---|---|",
+                    "| R s | extra (processes) | Glances CPU s/min | statbus CPU s/min | "
+                    "statbus / Glances | Glances peak RSS MiB | statbus peak RSS MiB | "
+                    "RSS ratio | messages G / s |",
+                    "|---|---|---|---|---|---|---|---|---|",
                     *rows,
                     "",
-                    "RSS right after the API load (each freshly started for it): Glances -w "
-                    f"{rss['glances'] / 1024:.1f} MiB "
-                    f"(peak {rss['glances_hwm'] / 1024:.1f}), statbus "
-                    f"{rss['statbus'] / 1024:.1f} MiB (peak {rss['statbus_hwm'] / 1024:.1f}); "
-                    f"ratio {ratio(rss['statbus'], rss['glances'])}.",
-                    "",
                 ]
+                if ns.api_duration > 0:
+                    lines += api_section(resident, wrk, ns)
+                    rss_rows.append(resident.describe(resident.rss(), "after the API load"))
+                    log(rss_rows[-1])
+            lines += [
+                f"RSS of the resident pair (Glances `-w`, statbus with API and history on, "
+                f"1200 points), started together before the sampling rounds and asked "
+                f"for `/api/4/all` every {resident.period:g} s (paused while `wrk` runs), "
+                "MiB (peak):",
+                "",
+                "| when | minutes up | Glances -w | statbus | statbus / Glances |",
+                "|---|---|---|---|---|",
+                *rss_rows,
+                "",
+            ]
     header = [
         f"Machine: {mach}.",
         "",
