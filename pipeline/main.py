@@ -14,11 +14,9 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
-from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve as hypercorn_serve
 
 from pipeline.bus import Bus
 from pipeline.config import Config, data_dir
@@ -29,6 +27,9 @@ from pipeline.stages.alerts import AlertStage
 from pipeline.stages.history import HistoryStage
 from pipeline.stages.state import StateStage
 from pipeline.stages.thresholds import ThresholdStage
+
+if TYPE_CHECKING:
+    from hypercorn.config import Config as HypercornConfig
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,8 @@ class Running:
 
 
 def _hypercorn_config(config: Config) -> HypercornConfig:
+    from hypercorn.config import Config as HypercornConfig
+
     hc = HypercornConfig()
     host = config.api.bind
     try:
@@ -85,17 +88,22 @@ async def serve(
     lets the caller stop it before it is ready.
     """
     # The composition root is the one module of pipeline/ that may import api/ and sinks/.
-    from api import ApiHandles, create_app
-    from sinks.mqtt import MqttSink
-    from sinks.webhooks import WebhookSink
-
+    # Each is imported only when configured: the API (Quart, hypercorn), the MQTT sink
+    # (paho) and the webhooks (httpx) each weigh megabytes of memory once imported.
     bus = Bus()
     options = RuntimeOptions()
     state = StateStage(bus, config.enabled_plugins())
     thresholds = ThresholdStage(bus, config, config.enabled_plugins())
     history = HistoryStage(bus, config, config.enabled_plugins())
-    mqtt = MqttSink(bus, config) if config.mqtt.enabled else None
-    webhooks = WebhookSink(bus, config) if config.webhooks else None
+    mqtt = webhooks = None
+    if config.mqtt.enabled:
+        from sinks.mqtt import MqttSink
+
+        mqtt = MqttSink(bus, config)
+    if config.webhooks:
+        from sinks.webhooks import WebhookSink
+
+        webhooks = WebhookSink(bus, config)
     alerts = None if config.alert.disable else AlertStage(bus, config, data_dir(config))
     runner = SamplerRunner(bus, config, all_samplers() if specs is None else specs, options=options)
     running = Running(bus, state, runner, shutdown=trio.Event() if shutdown is None else shutdown)
@@ -104,6 +112,10 @@ async def serve(
     started_at = time.time()
 
     async def serve_api(task_status: trio.TaskStatus[list[str]]) -> None:
+        from hypercorn.trio import serve as hypercorn_serve
+
+        from api import ApiHandles, create_app
+
         app = create_app(
             ApiHandles(
                 config,

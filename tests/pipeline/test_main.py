@@ -63,3 +63,47 @@ async def test_api_serves_while_a_sampler_hangs() -> None:
                 running.shutdown.set()
     finally:
         release.set()
+
+
+_ONLY_WHAT_IS_CONFIGURED = """
+import json, sys, tempfile, trio
+from pipeline.config import load
+from pipeline.main import serve
+from pipeline.samplers.base import SamplerSpec
+
+overrides = {"global.data_dir": tempfile.mkdtemp(), "api.enabled": False,
+             "global.sampler_timeout": 0.5}
+overrides.update((k, json.loads(v)) for k, v in (a.split("=", 1) for a in sys.argv[1:]))
+config = load(overrides=overrides)
+spec = SamplerSpec("load", ("load",), lambda prev, ctx: ({"load": {"min1": 0.0}}, None))
+
+async def main():
+    async with trio.open_nursery() as nursery:
+        running = await nursery.start(lambda task_status: serve(
+            config, specs=[spec], task_status=task_status))
+        running.shutdown.set()
+
+trio.run(main)
+heavy = ("api", "quart", "hypercorn", "paho", "httpx", "sinks.mqtt", "sinks.webhooks")
+print(" ".join(m for m in heavy if m in sys.modules))
+"""
+
+
+def test_the_api_and_the_sinks_are_imported_only_when_configured() -> None:
+    """Quart and hypercorn (the API), paho (MQTT) and httpx (webhooks) weigh megabytes
+    once imported: a statbus that does not use them does not import them."""
+    import subprocess
+    import sys
+
+    def imported(*overrides: str) -> set[str]:
+        out = subprocess.run(
+            [sys.executable, "-c", _ONLY_WHAT_IS_CONFIGURED, *overrides],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        return set(out.stdout.split())
+
+    assert imported() == set()
+    assert imported("mqtt.enabled=true", "mqtt.port=1") == {"paho", "sinks.mqtt"}
