@@ -228,6 +228,16 @@ async def test_the_process_list_is_decoded_only_when_a_critical_sample_needs_it(
     assert stage.events.events[0].top_tally["late"] == 1
 
 
+async def test_a_views_event_that_does_not_decode_is_dropped(tmp_path: Path) -> None:
+    async def body(bus: Bus, stage: AlertStage) -> None:
+        await bus.publish_raw(VIEWS_TOPIC, b"\x93garbage")
+        await bus.publish(VIEWS_TOPIC, StatEvent("cpu", T0, 1, {}))  # not a verdict
+        await bus.publish(VIEWS_TOPIC, views(0, ["MEM", "WARNING", 75.0]))
+
+    _, seen = await run_stage(tmp_path, body)
+    assert [(a.transition, a.event["type"]) for a in seen["alerts"]] == [("opened", "MEM")]
+
+
 async def test_clear_command_and_persistence_across_restart(tmp_path: Path) -> None:
     async def first_run(bus: Bus, stage: AlertStage) -> None:
         await bus.publish(VIEWS_TOPIC, views(0, ["MEM", "WARNING", 75.0]))
