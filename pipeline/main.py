@@ -22,7 +22,7 @@ from pipeline.bus import Bus
 from pipeline.config import Config, data_dir
 from pipeline.samplers import all_samplers
 from pipeline.samplers.base import SamplerSpec
-from pipeline.samplers.runner import RuntimeOptions, SamplerRunner
+from pipeline.samplers.runner import ON_DEMAND, RuntimeOptions, SamplerRunner
 from pipeline.stages.alerts import AlertStage
 from pipeline.stages.history import HistoryStage
 from pipeline.stages.state import StateStage
@@ -92,7 +92,16 @@ async def serve(
     # (paho) and the webhooks (httpx) each weigh megabytes of memory once imported.
     bus = Bus()
     options = RuntimeOptions()
-    state = StateStage(bus, config.enabled_plugins())
+    # The on-demand plugins (the process lists) are sampled while someone reads them:
+    # always for the API and for an MQTT export of them, during alerts for the alert
+    # stage (which asks itself).
+    if config.api.enabled:
+        options.demand.always(ON_DEMAND)
+    if config.mqtt.enabled:
+        options.demand.always(ON_DEMAND & set(config.mqtt.plugins))
+    state = StateStage(
+        bus, [p for p in config.enabled_plugins() if p not in ON_DEMAND or options.demand.wanted(p)]
+    )
     thresholds = ThresholdStage(bus, config, config.enabled_plugins())
     history = HistoryStage(bus, config, config.enabled_plugins())
     mqtt = webhooks = None
@@ -104,7 +113,11 @@ async def serve(
         from sinks.webhooks import WebhookSink
 
         webhooks = WebhookSink(bus, config)
-    alerts = None if config.alert.disable else AlertStage(bus, config, data_dir(config))
+    alerts = (
+        None
+        if config.alert.disable
+        else AlertStage(bus, config, data_dir(config), demand=options.demand)
+    )
     runner = SamplerRunner(bus, config, all_samplers() if specs is None else specs, options=options)
     running = Running(bus, state, runner, shutdown=trio.Event() if shutdown is None else shutdown)
     api_done = trio.Event()

@@ -30,7 +30,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,11 +82,50 @@ class SamplerStatus:
         return dict(vars(self), plugins=list(self.plugins))
 
 
-class RuntimeOptions:
-    """Mutable options the API may set (processes/extended); read by the runner."""
+#: plugins sampled only while something reads them: the process lists are most of a
+#: sampling round's cost, and with the API off and MQTT not exporting them only the
+#: alert stage reads them, and only while an alert may tally its top processes
+ON_DEMAND = frozenset({"processlist", "programlist"})
+
+
+class Demand:
+    """Who reads the :data:`ON_DEMAND` plugins now.
+
+    A reader that always needs them (the API, an MQTT export of them) registers with
+    :meth:`always`; a reader that needs them for a while (the alert stage during an
+    alert) switches its interest with :meth:`want`.  The runner asks :meth:`wanted`
+    before each call, so a change counts from the next sampling round on.
+    """
 
     def __init__(self) -> None:
+        self._always: set[str] = set()
+        self._readers: dict[str, set[str]] = {}
+
+    def always(self, plugins: Iterable[str]) -> None:
+        self._always.update(plugins)
+
+    def want(self, reader: str, plugins: Iterable[str]) -> None:
+        """``reader``'s interest is now exactly ``plugins`` (empty: none)."""
+        wanted = set(plugins)
+        if wanted:
+            self._readers[reader] = wanted
+        else:
+            self._readers.pop(reader, None)
+
+    def wanted(self, plugin: str) -> bool:
+        return plugin in self._always or any(plugin in w for w in self._readers.values())
+
+    def as_dict(self) -> dict[str, bool]:
+        return {plugin: self.wanted(plugin) for plugin in sorted(ON_DEMAND)}
+
+
+class RuntimeOptions:
+    """Mutable options the API may set (processes/extended) and the demand for the
+    on-demand plugins; read by the runner."""
+
+    def __init__(self, demand: Demand | None = None) -> None:
         self.extended_pid: int | None = None
+        self.demand = demand or Demand()
 
 
 Outcome = tuple[dict[str, Any], Any] | BaseException
@@ -226,10 +265,18 @@ class SamplerRunner:
             nursery.start_soon(self._schedule, nursery, name="sampler-scheduler")
             task_status.started()
 
+    def _wanted(self, name: str) -> frozenset[str]:
+        """The family's enabled plugins, less the on-demand ones nobody reads now."""
+        wants = self._wants[name]
+        if wants & ON_DEMAND:
+            demand = self._options.demand
+            wants = frozenset(p for p in wants if p not in ON_DEMAND or demand.wanted(p))
+        return wants
+
     def _call(self, names: Sequence[str]) -> _Call:
         pid = self._options.extended_pid
         jobs = [
-            (self._specs[n], self._states[n], SampleContext(self._config, self._wants[n], pid))
+            (self._specs[n], self._states[n], SampleContext(self._config, self._wanted(n), pid))
             for n in names
         ]
         call = _Call(jobs, trio.lowlevel.current_trio_token())
@@ -342,7 +389,8 @@ class SamplerRunner:
         for plugin, (seq, raw) in batch.items():
             self._seq[plugin] = seq
             raws.append(raw)
-        missing = any(p in self._enabled and p not in batch for p in spec.plugins)
+        # a plugin asked for but not produced (a rate's first reading): sample again soon
+        missing = any(p not in batch for p in self._wanted(name))
         step = min(status.interval, PRIMING_DELAY) if missing else status.interval
         due = self._due[name] + step
         now = trio.current_time()

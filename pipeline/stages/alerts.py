@@ -39,7 +39,7 @@ from pipeline.config import Config
 from pipeline.events import AlertEvent, StatEvent, ViewsEvent
 from pipeline.persist import SAVE_TIMEOUT, SnapshotWriter
 from pipeline.persist import write_atomically as _write_atomically
-from pipeline.samplers.runner import STATS_TOPIC
+from pipeline.samplers.runner import STATS_TOPIC, Demand
 from pipeline.stages.thresholds import VIEWS_TOPIC
 
 log = logging.getLogger(__name__)
@@ -276,8 +276,14 @@ class AlertStage:
         data_dir: Path | None,
         *,
         wall_clock: Callable[[], float] = time.time,
+        demand: Demand | None = None,
     ) -> None:
         self._bus = bus
+        # The process list is sampled only while someone reads it (Demand): this stage
+        # asks for it while a logged stat is WARNING or CRITICAL or an event is ongoing,
+        # so that a CRITICAL sample finds a fresh list to tally.
+        self._demand = demand
+        self._firing: set[str] = set()  # event types whose latest state is firing
         a = config.alert
         self.events = EventsList(a.max_events, a.min_duration, a.min_interval)
         self._path = data_dir / EVENTS_FILE if data_dir is not None else None
@@ -393,6 +399,10 @@ class AlertStage:
         message = global_message(self._levels)
         changed = transitions = False
         for event_type, state, value in alerts:
+            if str(state) in FIRING:
+                self._firing.add(str(event_type))
+            else:
+                self._firing.discard(str(event_type))
             for transition, event in self.events.add(
                 str(state), str(event_type), float(value), ts, message, self._current_processes
             ):
@@ -401,6 +411,18 @@ class AlertStage:
             changed = changed or str(state) in FIRING or transitions
         if changed:
             self._changed(save_now=transitions)
+        self._update_demand()
+
+    def _update_demand(self) -> None:
+        if self._demand is None:
+            return
+        wanted = bool(self._firing) or any(e.ongoing for e in self.events.events)
+        self._demand.want("alerts", ("processlist",) if wanted else ())
+        if not self._demand.wanted("processlist"):
+            # No list is sampled now: forget the last one, so that a stat jumping
+            # straight to CRITICAL later tallies no stale processes (its next CRITICAL
+            # sample tallies a fresh list).
+            self._processes_raw, self._processes = None, []
 
     async def _transition(self, transition: str, event: Event) -> None:
         log.info("alert %s: %s %s", transition, event.type, event.state)

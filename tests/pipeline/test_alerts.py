@@ -13,7 +13,7 @@ import trio
 from pipeline.bus import Bus, Policy
 from pipeline.config import load
 from pipeline.events import AlertEvent, StatEvent, ViewsEvent
-from pipeline.samplers.runner import STATS_TOPIC
+from pipeline.samplers.runner import STATS_TOPIC, Demand
 from pipeline.stages.alerts import (
     ALERTS_TOPIC,
     EVENTS_FILE,
@@ -138,10 +138,12 @@ async def settle(bus: Bus) -> None:
             return
 
 
-async def run_stage(data_dir: Path, body: Any, **overrides: Any) -> Any:
+async def run_stage(
+    data_dir: Path, body: Any, demand: Demand | None = None, **overrides: Any
+) -> Any:
     config = load(overrides={"alert.min_duration": 0.0, **overrides})
     bus = Bus()
-    stage = AlertStage(bus, config, data_dir, wall_clock=lambda: float(T0))
+    stage = AlertStage(bus, config, data_dir, wall_clock=lambda: float(T0), demand=demand)
     seen: dict[str, list[Any]] = {"alerts": [], "lists": []}
 
     async def watch(sub: Any, key: str) -> None:
@@ -322,3 +324,34 @@ async def test_a_hung_disk_never_holds_up_the_stage(
     assert time.monotonic() - started < 5
     assert seen["lists"][-1].data[0]["count"] == 200  # the list kept being published
     assert calls  # it did try to save
+
+
+async def test_the_stage_asks_for_the_process_list_only_while_an_alert_may_tally_it(
+    tmp_path: Path,
+) -> None:
+    """The process list is sampled on demand: the stage wants it while a logged stat is
+    WARNING or CRITICAL or an event is ongoing, and forgets the last list when it stops
+    wanting it, so that a later CRITICAL sample tallies no stale processes."""
+    demand = Demand()
+    wanted: list[bool] = []
+
+    async def step(bus: Bus, topic: str, event: Any) -> None:
+        await bus.publish(topic, event)
+        await settle(bus)
+        wanted.append(demand.wanted("processlist"))
+
+    async def body(bus: Bus, stage: AlertStage) -> None:
+        await step(bus, VIEWS_TOPIC, views(0, ["CPU_TOTAL", "OK", 3.0]))
+        await step(bus, VIEWS_TOPIC, views(1, ["CPU_TOTAL", "WARNING", 80.0]))
+        await step(bus, STATS_TOPIC, StatEvent("processlist", T0 + 1, 1, PROCS))
+        await step(bus, VIEWS_TOPIC, views(2, ["CPU_TOTAL", "CRITICAL", 97.0]))
+        await step(bus, VIEWS_TOPIC, views(9, ["CPU_TOTAL", "OK", 3.0]))  # closed
+        # straight to CRITICAL, and CRITICAL again before any new list arrived
+        await step(bus, VIEWS_TOPIC, views(30, ["MEM", "CRITICAL", 97.0]))
+        await step(bus, VIEWS_TOPIC, views(31, ["MEM", "CRITICAL", 98.0]))
+
+    stage, _ = await run_stage(tmp_path, body, demand=demand)
+    assert wanted == [False, True, True, True, False, True, True]
+    by_type = {e.type: e for e in stage.events.events}
+    assert by_type["CPU_TOTAL"].top == ["hog", "db", "idle"]
+    assert by_type["MEM"].top == []  # not the list of 30 s ago

@@ -107,3 +107,38 @@ def test_the_api_and_the_sinks_are_imported_only_when_configured() -> None:
 
     assert imported() == set()
     assert imported("mqtt.enabled=true", "mqtt.port=1") == {"paho", "sinks.mqtt"}
+
+
+async def test_the_process_lists_are_sampled_for_the_api_and_exports_only() -> None:
+    """With nobody reading the process lists (no API, no MQTT export of them, no alert
+    going on) the processes family counts processes and builds no lists; the API (or
+    an MQTT export of the lists) has them sampled every round."""
+    from pipeline.bus import Policy
+    from pipeline.samplers.runner import STATS_TOPIC
+
+    async def plugins_seen(**overrides: Any) -> set[str]:
+        config = load(overrides={"api.port": 0, "global.refresh": 0.2, **overrides})
+        seen: set[str] = set()
+        with trio.fail_after(30):
+            async with trio.open_nursery() as nursery:
+                running = await nursery.start(partial(serve, config))
+                with running.bus.subscribe(STATS_TOPIC, name="t", policy=Policy.LOSSLESS) as sub:
+                    with trio.move_on_after(1.5):
+                        async for event in sub:
+                            seen.add(event.plugin)
+                running.shutdown.set()
+        return seen
+
+    quiet = await plugins_seen(**{"api.enabled": False})
+    assert "processcount" in quiet and "cpu" in quiet
+    assert not quiet & {"processlist", "programlist"}
+    assert {"processlist", "programlist"} <= await plugins_seen()  # the API is on
+    exported = await plugins_seen(
+        **{
+            "api.enabled": False,
+            "mqtt.enabled": True,
+            "mqtt.port": 1,
+            "mqtt.plugins": ["programlist"],
+        }
+    )
+    assert "programlist" in exported and "processlist" not in exported

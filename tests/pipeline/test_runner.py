@@ -37,6 +37,8 @@ from pipeline.samplers.runner import (
     PRIMING_DELAY,
     SLOW_AFTER,
     STATS_TOPIC,
+    Demand,
+    RuntimeOptions,
     SamplerRunner,
 )
 
@@ -675,3 +677,59 @@ async def test_hide_and_show_filter_list_items(clock: trio.testing.MockClock) ->
         runner = SamplerRunner(bus, config, [SamplerSpec("network", ("network",), nics)])
         seen = await run_for(runner, bus, 0.5)
         assert [e["interface_name"] for e in seen.stats[0][1].data] == expected, options
+
+
+# --- plugins sampled on demand -------------------------------------------------------------
+
+
+class AsksOnly(Fake):
+    """Produces only the plugins the context asks for, as the real families do."""
+
+    def __call__(self, previous: Any, ctx: SampleContext) -> tuple[dict[str, Any], Any]:
+        data, n = super().__call__(previous, ctx)
+        return {p: v for p, v in data.items() if p in ctx.enabled}, n
+
+
+async def test_the_process_lists_are_sampled_only_while_someone_reads_them(
+    clock: trio.testing.MockClock,
+) -> None:
+    config = cfg.from_mapping({"global": {"refresh": 1.0}})
+    family = ["processcount", "processlist", "programlist"]
+    procs = AsksOnly(clock, "processes", family)
+    bus = Bus()
+    options = RuntimeOptions()
+    runner = SamplerRunner(
+        bus, config, [procs.spec], options=options, wall_clock=lambda: EPOCH + trio.current_time()
+    )
+
+    async def reader(t0: float) -> None:
+        await trio.sleep_until(t0 + 2.5)
+        options.demand.want("alerts", ["processlist"])
+        await trio.sleep_until(t0 + 4.5)
+        options.demand.want("alerts", [])
+
+    seen = await run_for(runner, bus, 6.5, during=reader)
+
+    asked = [set(ctx.enabled) for ctx in procs.contexts]
+    assert (
+        asked
+        == [{"processcount"}] * 3 + [{"processcount", "processlist"}] * 2 + [{"processcount"}] * 2
+    )
+    # a plugin nobody asked for is not "missing": no early re-sample, the cadence holds
+    assert procs.call_times(seen.t0) == pytest.approx(every(1.0, 6))
+    assert seen.times("processlist") == pytest.approx([3.0, 4.0])
+    assert seen.times("programlist") == []
+    assert seen.times("processcount") == pytest.approx(every(1.0, 6))
+
+
+def test_demand_always_and_per_reader() -> None:
+    demand = Demand()
+    assert not demand.wanted("processlist")
+    demand.want("alerts", ["processlist"])
+    demand.want("stream", ["processlist", "programlist"])
+    demand.want("alerts", [])
+    assert demand.wanted("processlist") and demand.wanted("programlist")
+    demand.want("stream", ())
+    assert demand.as_dict() == {"processlist": False, "programlist": False}
+    demand.always(["programlist"])
+    assert demand.as_dict() == {"processlist": False, "programlist": True}
