@@ -1,7 +1,25 @@
-"""statbus HTTP API: a quart-trio app serving the Glances REST API v4."""
+"""statbus HTTP API: the Glances REST API v4.
+
+``api.root.create_root_app`` is what hypercorn serves: the fast path, and the quart-trio
+app (``api.app.create_app``) loaded on the first request the fast path does not answer.
+Importing this package does not import Quart; ``create_app`` is looked up on first use.
+"""
 
 from __future__ import annotations
 
-from api.app import ApiHandles, create_app
+from typing import TYPE_CHECKING, Any
+
+from api.handles import ApiHandles
+
+if TYPE_CHECKING:
+    from api.app import create_app
 
 __all__ = ["ApiHandles", "create_app"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "create_app":
+        from api.app import create_app
+
+        return create_app
+    raise AttributeError(f"module 'api' has no attribute {name!r}")

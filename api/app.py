@@ -1,48 +1,25 @@
-"""The app factory: handles in, a quart-trio app out."""
+"""The app factory: handles in, a quart-trio app out.
+
+This is the Quart side of the API: ``api.root`` imports it on the first request the fast
+path does not answer (``docs/architecture.md``, "The request path").
+"""
 
 from __future__ import annotations
-
-import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import PathConverter
 
-from api import errors, http
+from api import errors, http, http_hooks
 from api.alerts import alerts_blueprint
-from api.fastpath import FastPath, FastRoute
-from api.glances import cached_bodies, glances_blueprint
+from api.fastpath import FastPath, FastRoute, cached_bodies, fast_routes
+from api.glances import glances_blueprint
+from api.handles import ApiHandles
 from api.history import history_blueprint
 from api.limits import limits_blueprint
 from api.pipeline import pipeline_blueprint
-from pipeline.bus import Bus
-from pipeline.config import Config
-from pipeline.samplers.runner import RuntimeOptions, SamplerRunner
-from pipeline.stages.alerts import AlertStage
-from pipeline.stages.history import HistoryStage
-from pipeline.stages.state import StateStage
-from pipeline.stages.thresholds import ThresholdStage
 
-
-@dataclass(frozen=True)
-class ApiHandles:
-    """The read-only handles (and the one command handle) the API serves from."""
-
-    config: Config
-    state: StateStage
-    options: RuntimeOptions = field(default_factory=RuntimeOptions)
-    args: Mapping[str, Any] = field(default_factory=dict)
-    started_at: float = field(default_factory=time.time)
-    alerts: AlertStage | None = None
-    thresholds: ThresholdStage | None = None
-    history: HistoryStage | None = None
-    #: for /pipeline: the runner, the bus and each sink's ``as_dict``
-    runner: SamplerRunner | None = None
-    bus: Bus | None = None
-    sinks: Mapping[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
+__all__ = ["ApiHandles", "create_app", "url_map_fast_routes"]
 
 
 class _AnyPath(PathConverter):
@@ -52,10 +29,14 @@ class _AnyPath(PathConverter):
     part_isolating = False
 
 
-def create_app(handles: ApiHandles, *, fast_path: bool = True) -> QuartTrio:
+def create_app(
+    handles: ApiHandles, *, fast_path: bool = True, rules: http.HttpRules | None = None
+) -> QuartTrio:
     """The app; with ``fast_path`` (the default) the cached GET routes are answered in
-    front of Quart (``api/fastpath.py``); without, Quart answers everything (tests
-    compare the two)."""
+    front of Quart (``api/fastpath.py``, installed as ``asgi_app`` so the test client
+    goes through it); without, Quart answers everything (as behind ``api.root``, which
+    has the fast path in front).  ``rules`` shares the fast path's auth/CORS/gzip rules
+    (and gzip cache)."""
     app = QuartTrio("statbus")
     app.url_map.converters["anypath"] = _AnyPath
     app.url_map.merge_slashes = False
@@ -75,15 +56,18 @@ def create_app(handles: ApiHandles, *, fast_path: bool = True) -> QuartTrio:
         app.register_blueprint(bp, url_prefix=prefix)
     app.register_blueprint(glances_blueprint(handles), url_prefix=prefix)
     errors.install(app)
-    rules = http.HttpRules(handles.config.api)
-    http.install(app, rules)
+    if rules is None:
+        rules = http.HttpRules(handles.config.api)
+    http_hooks.install(app, rules)
     if fast_path:
-        app.asgi_app = FastPath(app.asgi_app, _fast_routes(app, handles, prefix), rules)  # type: ignore[method-assign]
+        app.asgi_app = FastPath(app.asgi_app, fast_routes(handles), rules)  # type: ignore[method-assign]
     return app
 
 
-def _fast_routes(app: QuartTrio, handles: ApiHandles, prefix: str) -> dict[str, FastRoute]:
-    """The cached bodies at the full paths that Quart itself routes to their endpoints."""
+def url_map_fast_routes(app: QuartTrio, handles: ApiHandles) -> dict[str, FastRoute]:
+    """The cached bodies at the full paths that Quart's own URL map routes to their
+    endpoints: what ``api.fastpath.fast_routes`` must equal (a test compares them)."""
+    prefix = f"{handles.config.api.url_prefix}/api/4"
     adapter = app.url_map.bind("localhost")
     routes = {}
     for path, (endpoint, body) in cached_bodies(handles).items():

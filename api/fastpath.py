@@ -10,18 +10,28 @@ other routes and methods, a trailing slash, a request with a body, missing or wr
 credentials (the 401s), and any error while reading the state (Quart logs it and
 answers 500).  So every answer but the cached 200s still has one source.
 
-The table is built once, from the paths Quart's own URL map routes to the cached
-endpoints (``api.glances.cached_bodies``), so route precedence cannot differ.
+The table (:func:`fast_routes`) is built once, without Quart: the cached bodies
+(:func:`cached_bodies`) at their full paths, but for a ``/<plugin>`` path that one of
+Quart's fixed one-segment routes takes (:func:`fixed_paths`).  A test requires it to equal
+the table derived from Quart's own URL map (``api.app.url_map_fast_routes``) for several
+configurations, so route precedence cannot differ.  This module does not import Quart.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING
 
+import orjson
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 
-from api.http import HttpRules
+from api.http import STATUS_ENDPOINT, HttpRules
+from pipeline import __version__
+
+if TYPE_CHECKING:
+    from api.handles import ApiHandles
 
 AsgiApp = Callable[[Scope, ASGIReceiveCallable, ASGISendCallable], Awaitable[None]]
 
@@ -29,6 +39,46 @@ _READS = frozenset({"GET", "HEAD"})
 _CONTENT_TYPE = (b"content-type", b"application/json")
 _VARY_ORIGIN = (b"vary", b"Origin")
 _GZIP = ((b"content-encoding", b"gzip"), (b"vary", b"Accept-Encoding"))
+
+
+#: a body ready to serve, and the endpoint (of ``api.glances``' blueprint) that serves it
+CachedBody = tuple[str, Callable[[], bytes]]
+
+
+def cached_bodies(h: ApiHandles) -> dict[str, CachedBody]:
+    """Path (after ``/api/4``) -> endpoint and body, for the GET routes whose 200 answer
+    is bytes held ready: the blueprint's handlers and the fast path serve the same ones."""
+    status_body = orjson.dumps({"version": __version__})
+    pluginslist_body = orjson.dumps(list(h.state.plugins))
+    bodies: dict[str, CachedBody] = {
+        "/status": (STATUS_ENDPOINT, lambda: status_body),
+        "/pluginslist": ("glances.pluginslist", lambda: pluginslist_body),
+        "/all": ("glances.all_stats", h.state.all_json),
+    }
+    for plugin in h.state.plugins:
+        bodies.setdefault(f"/{plugin}", ("glances.plugin_stats", partial(h.state.get_json, plugin)))
+    return bodies
+
+
+def fixed_paths(h: ApiHandles) -> frozenset[str]:
+    """The one-segment paths (after ``/api/4``) that the Quart app routes by a fixed word:
+    a plugin of that name is not served at ``/<plugin>`` (the fixed route wins)."""
+    fixed = {"/status", "/pluginslist", "/all", "/config", "/args"}  # api.glances
+    if h.runner is not None and h.bus is not None:
+        fixed.add("/pipeline")  # api.pipeline
+    return frozenset(fixed)
+
+
+def fast_routes(h: ApiHandles) -> dict[str, FastRoute]:
+    """Full path -> :class:`FastRoute`: the cached bodies at the paths where Quart would
+    route to the same endpoint (without importing Quart)."""
+    prefix = f"{h.config.api.url_prefix}/api/4"
+    fixed = fixed_paths(h)
+    return {
+        prefix + path: FastRoute(body, open=endpoint == STATUS_ENDPOINT)
+        for path, (endpoint, body) in cached_bodies(h).items()
+        if endpoint != "glances.plugin_stats" or path not in fixed
+    }
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,38 +6,16 @@ Route precedence follows the reference: fixed segments (``top``, ``value``,
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from quart import Blueprint, Response
 
 from api import query
 from api.errors import ApiError, json_response, json_value, parse_int, plugin_gate
-from pipeline import __version__
+from api.fastpath import cached_bodies
 
 if TYPE_CHECKING:
-    from api.app import ApiHandles
-
-
-#: a body ready to serve, and the endpoint (of the blueprint below) that serves it
-CachedBody = tuple[str, Callable[[], bytes]]
-
-
-def cached_bodies(h: ApiHandles) -> dict[str, CachedBody]:
-    """Path (after ``/api/4``) -> endpoint and body, for the GET routes whose 200 answer
-    is bytes held ready: the blueprint's handlers and the fast path serve the same ones."""
-    status_body = orjson.dumps({"version": __version__})
-    pluginslist_body = orjson.dumps(list(h.state.plugins))
-    bodies: dict[str, CachedBody] = {
-        "/status": ("glances.status", lambda: status_body),
-        "/pluginslist": ("glances.pluginslist", lambda: pluginslist_body),
-        "/all": ("glances.all_stats", h.state.all_json),
-    }
-    for plugin in h.state.plugins:
-        bodies.setdefault(f"/{plugin}", ("glances.plugin_stats", partial(h.state.get_json, plugin)))
-    return bodies
+    from api.handles import ApiHandles
 
 
 def glances_blueprint(h: ApiHandles) -> Blueprint:

@@ -6,8 +6,9 @@
 * gzip: bodies of at least ``api.gzip_min_size`` bytes, when the client accepts gzip.
   Compressed bodies are cached by content, so ``/all`` is compressed once per sample.
 
-The rules live in one :class:`HttpRules` that the Quart hooks below and the fast path
-(``api/fastpath.py``) share, so both answer alike and share one gzip cache.
+The rules live in one :class:`HttpRules` that the Quart hooks (``api/http_hooks.py``)
+and the fast path (``api/fastpath.py``) share, so both answer alike and share one gzip
+cache.  This module does not import Quart: the fast path runs without it.
 """
 
 from __future__ import annotations
@@ -18,13 +19,8 @@ import gzip
 import hmac
 from collections import OrderedDict
 
-from quart import Quart, Response, request
-from quart.wrappers.response import DataBody
-
-from api.errors import error_response
 from pipeline.config import ApiConfig
 
-_CORS_METHODS = "GET, HEAD, POST, OPTIONS"
 #: the one route open without credentials (health checks), matched by endpoint, not path
 STATUS_ENDPOINT = "glances.status"
 _GZIP_CACHE_SIZE = 32
@@ -92,53 +88,3 @@ class HttpRules:
         if len(body) < self.gzip_min_size:
             return None
         return self._gzip.compress(body)
-
-
-def install(app: Quart, rules: HttpRules) -> None:
-    allowed_origin = rules.allowed_origin
-
-    @app.before_request
-    async def _preflight_and_auth() -> Response | None:
-        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
-            resp = Response(b"", status=200)
-            allow = allowed_origin(request.headers.get("Origin"))
-            if allow is None:
-                return error_response(400, "Disallowed CORS origin")
-            resp.headers["Access-Control-Allow-Origin"] = allow
-            resp.headers["Access-Control-Allow-Methods"] = _CORS_METHODS
-            resp.headers["Access-Control-Allow-Headers"] = request.headers.get(
-                "Access-Control-Request-Headers", "*"
-            )
-            resp.headers["Access-Control-Max-Age"] = "600"
-            resp.headers["Vary"] = "Origin"
-            return resp
-        if request.method == "OPTIONS" and request.url_rule is not None:
-            # not a preflight: say what the route allows, with no body
-            methods = ", ".join(sorted(request.url_rule.methods or ()))
-            return Response(b"", status=204, headers={"Allow": methods})
-        if not rules.needs_auth or request.endpoint == STATUS_ENDPOINT or request.url_rule is None:
-            return None  # no auth, the open route, or no route at all (404 as the reference)
-        header = request.headers.get("Authorization")
-        if header is None:
-            return error_response(401, "Not authenticated", {"WWW-Authenticate": "Basic"})
-        if not rules.credentials_ok(header):
-            return error_response(401, "Incorrect authentication", {"WWW-Authenticate": "Basic"})
-        return None
-
-    @app.after_request
-    async def _cors_and_gzip(resp: Response) -> Response:
-        allow = allowed_origin(request.headers.get("Origin"))
-        if allow is not None:
-            resp.headers["Access-Control-Allow-Origin"] = allow
-            resp.headers.add("Vary", "Origin")
-        if (
-            "gzip" in request.headers.get("Accept-Encoding", "")
-            and "Content-Encoding" not in resp.headers
-            and isinstance(resp.response, DataBody)
-        ):
-            packed = rules.gzipped(await resp.get_data(as_text=False))
-            if packed is not None:
-                resp.set_data(packed)
-                resp.headers["Content-Encoding"] = "gzip"
-                resp.headers.add("Vary", "Accept-Encoding")
-        return resp

@@ -88,8 +88,9 @@ async def serve(
     lets the caller stop it before it is ready.
     """
     # The composition root is the one module of pipeline/ that may import api/ and sinks/.
-    # Each is imported only when configured: the API (Quart, hypercorn), the MQTT sink
-    # (paho) and the webhooks (httpx) each weigh megabytes of memory once imported.
+    # Each is imported only when configured: the API (hypercorn; Quart once a request
+    # needs it), the MQTT sink (paho) and the webhooks (httpx) each weigh megabytes of
+    # memory once imported.
     bus = Bus()
     options = RuntimeOptions()
     # The on-demand plugins (the process lists) are sampled while someone reads them:
@@ -127,9 +128,11 @@ async def serve(
     async def serve_api(task_status: trio.TaskStatus[list[str]]) -> None:
         from hypercorn.trio import serve as hypercorn_serve
 
-        from api import ApiHandles, create_app
+        from api.handles import ApiHandles
+        from api.root import create_root_app
 
-        app = create_app(
+        # Quart itself is imported on the first request the fast path does not answer.
+        app = create_root_app(
             ApiHandles(
                 config,
                 state,

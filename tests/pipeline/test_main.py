@@ -8,6 +8,7 @@ from functools import partial
 from typing import Any
 
 import httpx
+import pytest
 import trio
 
 from pipeline.config import load
@@ -142,3 +143,83 @@ async def test_the_process_lists_are_sampled_for_the_api_and_exports_only() -> N
         }
     )
     assert "programlist" in exported and "processlist" not in exported
+
+
+_QUART_ON_FIRST_FALLBACK = """
+import json, logging, sys, tempfile, time, httpx, trio
+from pipeline.config import load
+from pipeline.main import api_urls, serve
+
+password = sys.argv[1]
+logged = []
+class Keep(logging.Handler):
+    def emit(self, record):
+        logged.append(f"{record.name} {record.levelname} {record.getMessage()}")
+logging.getLogger().addHandler(Keep(logging.WARNING))
+config = load(overrides={"global.data_dir": tempfile.mkdtemp(), "api.port": 0,
+                         "api.password": password, "global.sampler_timeout": 5.0})
+heavy = ("api.app", "quart", "quart_trio", "werkzeug", "flask", "jinja2")
+out = {}
+
+async def main():
+    async with trio.open_nursery() as nursery:
+        running = await nursery.start(lambda task_status: serve(config, task_status=task_status))
+        base = api_urls(running, config)[0]
+        auth = ("glances", password) if password else None
+        async with httpx.AsyncClient(timeout=10, auth=auth) as client:
+            async def ask(path, **kw):
+                r = await client.get(base + path, **kw)
+                return [r.status_code, r.json()]
+            fast = ["/all", "/status", "/pluginslist", "/cpu"]
+            out["fast"] = {p: (await ask(p))[0] for p in fast}
+            out["fast_all_has_cpu"] = "total" in (await ask("/all"))[1]["cpu"]
+            out["before"] = [m for m in heavy if m in sys.modules]
+            if password:
+                out["wrong"] = await ask("/all", auth=("glances", "nope"))
+                out["none"] = await ask("/cpu", auth=None)
+            history = await ask("/cpu/history")
+            out["history"] = [history[0], type(history[1]).__name__]
+            out["config"] = (await ask("/config/api"))[0]
+            out["fast_again"] = {p: (await ask(p))[0] for p in fast}
+            out["after"] = [m for m in heavy if m in sys.modules]
+        started = time.monotonic()
+        running.shutdown.set()
+    out["shutdown_s"] = time.monotonic() - started
+
+trio.run(main)
+out["logged"] = logged
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("password", ["", "s3cret"])
+def test_quart_is_imported_on_the_first_request_the_fast_path_does_not_answer(
+    password: str,
+) -> None:
+    """Quart (werkzeug, flask, jinja2: ~10 MiB) is not imported while only the fast
+    routes are asked; the first other request (a Quart route, wrong or missing
+    credentials) loads it and gets Quart's answer; shutdown stays clean."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", _QUART_ON_FIRST_FALLBACK, password],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    got = json.loads(out.stdout)
+    fast = {"/all": 200, "/status": 200, "/pluginslist": 200, "/cpu": 200}
+    assert got["fast"] == fast and got["fast_all_has_cpu"]
+    assert got["before"] == []
+    if password:
+        assert got["wrong"] == [401, {"detail": "Incorrect authentication"}]
+        assert got["none"] == [401, {"detail": "Not authenticated"}]
+    assert got["history"] == [200, "dict"]
+    assert got["config"] == 200
+    assert got["fast_again"] == fast
+    assert {"api.app", "quart", "quart_trio", "werkzeug", "flask", "jinja2"} <= set(got["after"])
+    assert got["shutdown_s"] < SHUTDOWN_DEADLINE
+    assert got["logged"] == [], got["logged"]
