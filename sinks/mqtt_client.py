@@ -3,8 +3,9 @@
 paho is used through its *external loop* API: trio waits on the client's socket with
 ``trio.lowlevel.wait_readable`` / ``wait_writable`` and then calls ``loop_read`` /
 ``loop_write`` (which never block: paho puts the socket in non-blocking mode), and calls
-``loop_misc`` once a second for keep-alive pings.  paho's own thread is never started,
-so every paho callback runs synchronously on the trio thread inside one of those calls.
+``loop_misc`` every quarter keep-alive (1 to 5 s) for keep-alive pings.  paho's own
+thread is never started, so every paho callback runs synchronously on the trio thread
+inside one of those calls.
 
 The one blocking step paho has is the TCP connect inside ``reconnect()`` (name lookup
 and ``socket.create_connection``).  It runs in a worker thread, under a trio timeout and
@@ -36,8 +37,17 @@ _paho_log = logging.getLogger(f"{__name__}.paho")
 
 #: seconds allowed for the TCP connect and, separately, for the broker's CONNACK
 CONNECT_TIMEOUT = 10.0
-#: how often ``loop_misc`` runs (keep-alive pings, a broker that stopped answering)
+#: how often ``loop_misc`` runs (keep-alive pings, a broker that stopped answering): a
+#: quarter of the keep-alive, at most this often and at least every MISC_INTERVAL_MAX s
+#: (a ping then goes out within 1.25 keep-alives of silence, before the broker's 1.5)
 MISC_INTERVAL = 1.0
+MISC_INTERVAL_MAX = 5.0
+
+
+def misc_interval(keepalive: float) -> float:
+    return min(MISC_INTERVAL_MAX, max(MISC_INTERVAL, keepalive / 4))
+
+
 #: messages handed to paho and not yet acknowledged; more wait in the sink's buffers
 WINDOW = 64
 
@@ -92,8 +102,11 @@ class Connection:
     cancelling the scope it was given) when the connection is lost.
     """
 
-    def __init__(self, client: paho.Client, on_ack: Callable[[int], None]) -> None:
+    def __init__(
+        self, client: paho.Client, on_ack: Callable[[int], None], keepalive: float = 0.0
+    ) -> None:
         self._client = client
+        self._misc_interval = misc_interval(keepalive)
         self._on_ack = on_ack
         self._sock: Any = client.socket()
         self._write_wanted = trio.Event()
@@ -145,7 +158,7 @@ class Connection:
             client.on_socket_close = None
             _close_quietly(client)
             raise ConnectError(paho.error_string(rc))
-        return cls(client, on_ack)
+        return cls(client, on_ack, settings.keepalive)
 
     # -- paho callbacks (on the trio thread, inside loop_read/loop_write/loop_misc) --
 
@@ -288,7 +301,7 @@ class Connection:
 
     async def _misc(self, scope: trio.CancelScope) -> None:
         while True:
-            await trio.sleep(MISC_INTERVAL)
+            await trio.sleep(self._misc_interval)
             rc = self._client.loop_misc()
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or self.closed.is_set():
                 return self._fail(scope, _why(rc, "keep-alive timed out"))

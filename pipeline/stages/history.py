@@ -214,6 +214,8 @@ class HistoryStage:
         self._flush_interval = flush_interval
         self._prune_interval = prune_interval
         self._pending: list[Row] = []
+        #: set when there is something to write: the writer sleeps while there is not
+        self._to_write = trio.Event()
         self._dropped: set[SeriesKey] = set()
         self._resync = False  # write every point in memory at the next flush
         self._retry_at = math.inf
@@ -270,6 +272,8 @@ class HistoryStage:
             s.last_seen = count
             if buffering:
                 self._pending.append((event.plugin, name, event.ts, value))
+        if buffering and not self._to_write.is_set():
+            self._to_write.set()
         if count % 64 == 0:
             self._expire(event.plugin, count)
         if len(self._pending) > MAX_PENDING:
@@ -352,15 +356,19 @@ class HistoryStage:
         self._dropped.clear()
 
     async def _write_loop(self) -> None:
-        deadline = trio.current_time()
-        next_prune = deadline + self._prune_interval
+        """Flush what came in, at most once per flush interval, and only when something
+        came in (an idle statbus, or one with a long refresh, does not wake for nothing)."""
+        last = trio.current_time()
+        next_prune = last + self._prune_interval
         while True:
+            await self._to_write.wait()
             # A write slower than the interval skips beats rather than bursting.
-            deadline = max(deadline + self._flush_interval, trio.current_time())
-            await trio.sleep_until(deadline)
-            prune = trio.current_time() >= next_prune
+            await trio.sleep_until(max(last + self._flush_interval, trio.current_time()))
+            self._to_write = trio.Event()
+            last = trio.current_time()
+            prune = last >= next_prune
             if prune:
-                next_prune += self._prune_interval
+                next_prune = last + self._prune_interval
             await self._flush(prune=prune)
 
     async def _flush(self, *, prune: bool = False, final: bool = False) -> None:

@@ -408,3 +408,29 @@ def test_memory_with_every_default_series_full_is_under_8_mb(tmp_path: Path) -> 
     points = sum(len(pts) for p in plugins for pts in stage.plugin_history(p).values())
     assert points == 72 * 1200  # every series full
     assert held < 8 * 1024 * 1024, f"history holds {held / 1e6:.2f} MB"
+
+
+async def test_the_writer_sleeps_while_nothing_comes_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An idle statbus (or one with a long refresh) does not wake its writer for
+    nothing: a flush follows new points, at most once per flush interval."""
+    config = make_config(tmp_path)
+    bus = Bus()
+    stage = HistoryStage(bus, config, ALL, flush_interval=0.02)
+    flushes: list[float] = []
+    real_flush = stage._flush
+
+    async def counted(**kwargs: Any) -> None:
+        flushes.append(trio.current_time())
+        await real_flush(**kwargs)
+
+    monkeypatch.setattr(stage, "_flush", counted)
+    with trio.fail_after(5):
+        async with running(stage):
+            await trio.sleep(0.3)  # fifteen flush intervals with nothing to write
+            assert flushes == []
+            await publish(bus, cpu(1), cpu(2))
+            await wait_on_disk(tmp_path, 2)
+            await trio.sleep(0.3)
+            assert len(flushes) == 1

@@ -153,3 +153,12 @@ def test_value_plugins_and_uptime_per_metric() -> None:
     assert layout.messages("uptime", "1:00:00") == [("glances/h/uptime/seconds", b"3600")]
     assert layout.messages("version", "0.1.0") == [("glances/h/version", b"0.1.0")]
     assert not layout.exported("alert") and not layout.exported("cpu")
+
+
+def test_keep_alive_ticker_runs_every_quarter_keep_alive_within_bounds() -> None:
+    from sinks.mqtt_client import misc_interval
+
+    assert misc_interval(60) == 5.0  # the default keep-alive: a ping within 75 s
+    assert misc_interval(8) == 2.0
+    assert misc_interval(5) == 1.25
+    assert misc_interval(3600) == 5.0
