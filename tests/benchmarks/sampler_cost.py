@@ -52,7 +52,7 @@ from pipeline.events import StatEvent
 from pipeline.plugins import PLUGINS, SAMPLED
 from pipeline.samplers import all_samplers
 from pipeline.samplers.base import SampleContext
-from pipeline.samplers.runner import SamplerRunner
+from pipeline.samplers.runner import ON_DEMAND, RuntimeOptions, SamplerRunner
 from pipeline.stages.state import StateStage
 
 
@@ -166,7 +166,11 @@ def measure_live(rounds: int, interval: float) -> float:
     async def main() -> float:
         bus = Bus()
         state = StateStage(bus, [p for p in config.enabled_plugins() if PLUGINS[p].sampled])
-        runner = SamplerRunner(bus, config, all_samplers())
+        # Every plugin, the process lists included (as with the API on): they are
+        # sampled only on demand otherwise, and the floor reads them every round.
+        options = RuntimeOptions()
+        options.demand.always(ON_DEMAND)
+        runner = SamplerRunner(bus, config, all_samplers(), options=options)
         async with trio.open_nursery() as nursery:
             await nursery.start(state.run)
             await nursery.start(runner.run)
