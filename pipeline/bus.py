@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import trio
 
 from pipeline import codec
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +81,10 @@ class Subscription:
         self.stats.delivered += 1
         return raw
 
-    def raw(self) -> _RawEvents:
+    def raw(self) -> _Receiving[bytes]:
         """``async for raw in sub.raw():`` the encoded events, until the subscription ends
         (for a stage that reads an event's head before deciding to decode it)."""
-        return _RawEvents(self)
+        return _Receiving(self.receive_raw)
 
     async def receive_batch(self) -> list[bytes]:
         """The next encoded event and every one already queued behind it: a burst (a
@@ -95,10 +97,10 @@ class Subscription:
             except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                 return batch  # (an end is reported by the next call)
 
-    def batches(self) -> _RawBatches:
+    def batches(self) -> _Receiving[list[bytes]]:
         """``async for batch in sub.batches():`` lists of encoded events, each a burst
         taken in one wake-up (see :meth:`receive_batch`), until the subscription ends."""
-        return _RawBatches(self)
+        return _Receiving(self.receive_batch)
 
     async def consume_raw(self, take: Callable[[bytes], None]) -> None:
         """Hand every encoded event to ``take`` until the subscription ends; a burst
@@ -130,30 +132,19 @@ class Subscription:
             raise StopAsyncIteration from None
 
 
-class _RawEvents:
-    def __init__(self, sub: Subscription) -> None:
-        self._sub = sub
+class _Receiving(Generic[T]):
+    """``async for``: what ``receive()`` gives, until the subscription ends (an iterator
+    object, not an async generator, for the reason given in :class:`Subscription`)."""
 
-    def __aiter__(self) -> _RawEvents:
+    def __init__(self, receive: Callable[[], Awaitable[T]]) -> None:
+        self._receive = receive
+
+    def __aiter__(self) -> _Receiving[T]:
         return self
 
-    async def __anext__(self) -> bytes:
+    async def __anext__(self) -> T:
         try:
-            return await self._sub.receive_raw()
-        except (trio.EndOfChannel, trio.ClosedResourceError):
-            raise StopAsyncIteration from None
-
-
-class _RawBatches:
-    def __init__(self, sub: Subscription) -> None:
-        self._sub = sub
-
-    def __aiter__(self) -> _RawBatches:
-        return self
-
-    async def __anext__(self) -> list[bytes]:
-        try:
-            return await self._sub.receive_batch()
+            return await self._receive()
         except (trio.EndOfChannel, trio.ClosedResourceError):
             raise StopAsyncIteration from None
 
