@@ -115,9 +115,6 @@ class Demand:
     def wanted(self, plugin: str) -> bool:
         return plugin in self._always or any(plugin in w for w in self._readers.values())
 
-    def as_dict(self) -> dict[str, bool]:
-        return {plugin: self.wanted(plugin) for plugin in sorted(ON_DEMAND)}
-
 
 class RuntimeOptions:
     """Mutable options the API may set (processes/extended) and the demand for the

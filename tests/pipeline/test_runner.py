@@ -730,6 +730,6 @@ def test_demand_always_and_per_reader() -> None:
     demand.want("alerts", [])
     assert demand.wanted("processlist") and demand.wanted("programlist")
     demand.want("stream", ())
-    assert demand.as_dict() == {"processlist": False, "programlist": False}
+    assert (demand.wanted("processlist"), demand.wanted("programlist")) == (False, False)
     demand.always(["programlist"])
-    assert demand.as_dict() == {"processlist": False, "programlist": True}
+    assert (demand.wanted("processlist"), demand.wanted("programlist")) == (False, True)
