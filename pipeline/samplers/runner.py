@@ -243,6 +243,12 @@ class SamplerRunner:
         }
         self._states: dict[str, Any] = {name: None for name in self._specs}
         self._due: dict[str, float] = {}
+        #: every family's regular beat is ``start + k * interval`` (``_beats[name]`` is
+        #: its k): families whose intervals divide one another share their ticks, so a
+        #: round is one worker-thread call, and a priming re-sample or a retry after a
+        #: failure comes back to the beat instead of shifting it
+        self._start = 0.0
+        self._beats: dict[str, int] = {}
         #: worker-thread calls started so far (one per tick while nothing is slow)
         self.thread_calls = 0
         self.status: dict[str, SamplerStatus] = {
@@ -256,8 +262,9 @@ class SamplerRunner:
         }
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        start = trio.current_time()
+        start = self._start = trio.current_time()
         self._due = {name: start for name in self._specs}
+        self._beats = dict.fromkeys(self._specs, 0)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._schedule, nursery, name="sampler-scheduler")
             task_status.started()
@@ -386,15 +393,31 @@ class SamplerRunner:
         for plugin, (seq, raw) in batch.items():
             self._seq[plugin] = seq
             raws.append(raw)
-        # a plugin asked for but not produced (a rate's first reading): sample again soon
+        # a plugin asked for but not produced (a rate's first reading): sample again soon,
+        # but never later than the next beat
         missing = any(p not in batch for p in self._wanted(name))
-        step = min(status.interval, PRIMING_DELAY) if missing else status.interval
-        due = self._due[name] + step
-        now = trio.current_time()
-        if due <= now:  # overran: skip to the next beat rather than burst
-            due += (math.floor((now - due) / step) + 1) * step
+        due = self._next_beat(name, status.interval)
+        if missing:
+            step = min(status.interval, PRIMING_DELAY)
+            now = trio.current_time()
+            priming = self._due[name] + step
+            due = min(due, priming if priming > now else now + step)
         self._due[name] = due
         return None
+
+    def _next_beat(self, name: str, interval: float) -> float:
+        """The family's first beat after now (one that overran is skipped, not burst)."""
+        now = trio.current_time()
+        k = self._beats.get(name, 0)
+        beat = self._start + k * interval
+        if beat <= now:
+            k += math.floor((now - beat) / interval) + 1
+            beat = self._start + k * interval
+            if beat <= now:  # rounding
+                k += 1
+                beat = self._start + k * interval
+        self._beats[name] = k
+        return beat
 
     def _failed(self, status: SamplerStatus, exc: BaseException) -> SamplerErrorEvent:
         g = self._config.global_

@@ -317,17 +317,18 @@ async def test_backoff_restarts_after_a_success(clock: trio.testing.MockClock) -
 
     seen = await run_for(runner, bus, 8.5)
 
-    # fail@0 (+1) fail@1 (+2) ok@3 (+2) fail@5 (+1: counting starts over) ok@6 ok@8
-    assert flaky.call_times(seen.t0) == pytest.approx([0, 1, 3, 5, 6, 8])
-    assert seen.times("cpu") == pytest.approx([3, 6, 8])
-    assert seen.seqs("cpu") == [1, 2, 3]
+    # fail@0 (+1) fail@1 (+2) ok@3, then back on its beat (0, 2, 4, ...): fail@4 (+1:
+    # counting starts over) ok@5 ok@6 ok@8
+    assert flaky.call_times(seen.t0) == pytest.approx([0, 1, 3, 4, 5, 6, 8])
+    assert seen.times("cpu") == pytest.approx([3, 5, 6, 8])
+    assert seen.seqs("cpu") == [1, 2, 3, 4]
     assert [(e.attempt, e.retry_in) for _, e in seen.errors] == [(1, 1.0), (2, 2.0), (1, 1.0)]
     # A failed read leaves the state of the last good one in place.
-    assert [previous for _, previous in flaky.calls] == [None, None, None, 3, 3, 5]
+    assert [previous for _, previous in flaky.calls] == [None, None, None, 3, 3, 5, 6]
 
     status = runner.status["cpu"]
     assert status.state == "ok"
-    assert (status.runs, status.failures, status.consecutive_failures) == (3, 3, 0)
+    assert (status.runs, status.failures, status.consecutive_failures) == (4, 3, 0)
     assert status.last_run == pytest.approx(EPOCH + seen.t0 + 8)
 
 
@@ -348,10 +349,11 @@ async def test_hung_sampler_is_abandoned_after_its_timeout_and_retried(
     with released(nfs):
         seen = await run_for(runner, bus, 12.5)
 
-    # Hangs at 0, abandoned at 3, retried 1 s later; then back on its 5 s beat.
-    assert nfs.call_times(seen.t0) == pytest.approx([0, 4, 9])
-    assert seen.times("fs") == pytest.approx([4, 9])
-    assert seen.seqs("fs") == [1, 2]
+    # Hangs at 0, abandoned at 3, retried 1 s later; then back on its 5 s beat (0, 5,
+    # 10), which it shares with the other families.
+    assert nfs.call_times(seen.t0) == pytest.approx([0, 4, 5, 10])
+    assert seen.times("fs") == pytest.approx([4, 5, 10])
+    assert seen.seqs("fs") == [1, 2, 3]
     assert seen.error_times("disk") == pytest.approx([3])
     (error,) = [e for _, e in seen.errors]
     assert (error.attempt, error.retry_in) == (1, 1.0)
@@ -365,7 +367,7 @@ async def test_hung_sampler_is_abandoned_after_its_timeout_and_retried(
     status = runner.status["disk"]
     assert status.timeout == 3.0
     assert status.state == "ok"
-    assert (status.runs, status.failures, status.consecutive_failures) == (2, 1, 0)
+    assert (status.runs, status.failures, status.consecutive_failures) == (3, 1, 0)
     assert status.last_error is not None and status.last_error.startswith("SamplerTimeout")
 
 
@@ -438,23 +440,56 @@ async def test_sampler_returning_bad_data_fails_alone(
 # --- priming -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("interval", "priming"), [(5.0, PRIMING_DELAY), (0.5, 0.5)])
+@pytest.mark.parametrize(
+    ("interval", "expected"),
+    [
+        # The re-samples come between the beats; the beats stay where they were (0,
+        # interval, 2 interval), shared with the other families.
+        (5.0, [0, PRIMING_DELAY, 2 * PRIMING_DELAY, 5, 10]),
+        (0.5, [0, 0.5, 1.0, 1.5, 2.0]),  # never later than the next beat
+    ],
+)
 async def test_missing_plugin_triggers_an_early_resample(
-    clock: trio.testing.MockClock, interval: float, priming: float
+    clock: trio.testing.MockClock, interval: float, expected: list[float]
 ) -> None:
     config = cfg.from_mapping({"global": {"refresh": interval}})
     # percpu needs two readings for its rates: absent from the first two samples.
     cpu = Fake(clock, "cpu", ["cpu", "percpu"], lambda n: {"percpu"} if n <= 2 else None)
     bus = Bus()
 
-    seen = await run_for(make_runner(bus, config, cpu), bus, 2 * priming + 2 * interval + 0.1)
+    seen = await run_for(make_runner(bus, config, cpu), bus, expected[-1] + 0.1)
 
-    expected = [0, priming, 2 * priming, 2 * priming + interval, 2 * priming + 2 * interval]
     assert cpu.call_times(seen.t0) == pytest.approx(expected)
     assert seen.times("cpu") == pytest.approx(expected)
     assert seen.seqs("cpu") == [1, 2, 3, 4, 5]
     assert seen.times("percpu") == pytest.approx(expected[2:])
     assert seen.seqs("percpu") == [1, 2, 3]
+
+
+async def test_priming_and_retries_keep_the_families_on_one_call_a_round(
+    clock: trio.testing.MockClock,
+) -> None:
+    config = cfg.from_mapping(
+        {"global": {"refresh": 2.0, "retry_initial": 1.0}, "sensors": {"refresh": 10.0}}
+    )
+    # cpu primes once (percpu needs two readings), load fails once, sensors every 10 s
+    cpu = Fake(clock, "cpu", ["cpu", "percpu"], lambda n: {"percpu"} if n == 1 else None)
+    load = Fake(clock, "load", ["load"], lambda n: OSError("EIO") if n == 1 else None)
+    mem = Fake(clock, "memory", ["mem"])
+    sensors = Fake(clock, "sensors", ["sensors"])
+    bus = Bus()
+    runner = make_runner(bus, config, cpu, load, mem, sensors)
+
+    seen = await run_for(runner, bus, 20.5)
+
+    beats = every(2.0, 20)  # 0, 2, ..., 20
+    assert cpu.call_times(seen.t0) == pytest.approx([0, 1, *beats[1:]])
+    assert load.call_times(seen.t0) == pytest.approx([0, 1, *beats[1:]])
+    assert mem.call_times(seen.t0) == pytest.approx(beats)
+    assert sensors.call_times(seen.t0) == pytest.approx([0, 10, 20])
+    # one worker-thread call a beat, plus the one at 1 s for the priming and the retry
+    # (before the beat was kept, cpu and load stayed 1 s off it: 21 calls, not 12)
+    assert runner.thread_calls == len(beats) + 1
 
 
 # --- disabled plugins --------------------------------------------------------------------
