@@ -44,6 +44,8 @@ class GlobalConfig:
     history_size: int = 1200
     #: keep history on disk (in data_dir) so that it survives a restart
     history_persist: bool = True
+    #: seconds between two writes of the new history points to disk (one transaction)
+    history_write_interval: float = 1.0
     #: where statbus keeps state (events, history); "" means the default per-user state
     #: directory (see :func:`data_dir`)
     data_dir: str = ""
@@ -315,6 +317,7 @@ _SCHEMA["global"].update(
     {
         "history_size": _number(0, 1_000_000, integer=True),
         "history_persist": _boolean,
+        "history_write_interval": _number(0.1, 3600),
         "data_dir": _string(max_len=4096),
     }
 )

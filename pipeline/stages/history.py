@@ -8,9 +8,10 @@ named as the reference names them: the field for dict plugins (``user``),
 
 A series is a ring of ``history_size`` points in two ``array('d')`` (timestamps, values):
 16 bytes a point, against ~120 for a deque of tuples.  Points are also buffered for a
-writer task that commits them to SQLite (:mod:`pipeline.stages.history_store`) once a
-second from a worker thread, so neither the sampler path nor the trio loop waits on
-the disk.  At start the series are loaded back, so they survive a restart.
+writer task that commits them to SQLite (:mod:`pipeline.stages.history_store`) every
+``history_write_interval`` seconds (1) from a worker thread, so neither the sampler path
+nor the trio loop waits on the disk.  At start the series are loaded back, so they
+survive a restart.
 
 Query methods (``plugin_history``, ``item_history``) are plain synchronous reads for the
 API; ``nb`` follows the reference: the points ``[-nb:]`` (0: all; 3: the newest 3;
@@ -67,6 +68,9 @@ FILE_NAME = "history.sqlite"
 MAX_PENDING = 100_000
 RETRY_INITIAL = 5.0
 RETRY_MAX = 300.0
+#: how often the points that left the memory are deleted from the disk (a pass over the
+#: whole table, ~10 ms for 40 000 points: rare, so that appending stays cheap)
+PRUNE_INTERVAL = 600.0
 #: at start, wait at most this long for the database to open and load
 OPEN_TIMEOUT = 10.0
 #: at shutdown, wait at most this long for the last write
@@ -186,7 +190,8 @@ class HistoryStage:
     """``HistoryStage(bus, config, plugins)``: ``plugins`` are the enabled plugins (those
     without history are ignored); ``store`` replaces the default
     ``HistoryStore(data_dir(config) / "history.sqlite")``, used only when
-    ``history_persist`` is on.  The intervals are for tests."""
+    ``history_persist`` is on.  ``flush_interval`` replaces ``history_write_interval``;
+    the intervals are for tests."""
 
     def __init__(
         self,
@@ -195,8 +200,8 @@ class HistoryStage:
         plugins: Iterable[str],
         *,
         store: HistoryStore | None = None,
-        flush_interval: float = 1.0,
-        prune_interval: float = 60.0,
+        flush_interval: float | None = None,
+        prune_interval: float = PRUNE_INTERVAL,
         retry_initial: float = RETRY_INITIAL,
     ) -> None:
         self._bus = bus
@@ -211,7 +216,9 @@ class HistoryStage:
         if persist and store is None:
             store = HistoryStore(data_dir(config) / FILE_NAME)
         self.store = store if persist else None
-        self._flush_interval = flush_interval
+        self._flush_interval = (
+            config.global_.history_write_interval if flush_interval is None else flush_interval
+        )
         self._prune_interval = prune_interval
         self._pending: list[Row] = []
         #: set when there is something to write: the writer sleeps while there is not
@@ -381,7 +388,8 @@ class HistoryStage:
                 return
             if not await self._open_store():
                 return
-        if self._resync:
+        replace = self._resync
+        if replace:
             rows = self._all_rows()
             self._resync = False
             prune = True
@@ -398,7 +406,14 @@ class HistoryStage:
             return
         try:
             await trio.to_thread.run_sync(
-                self._write, store, rows, keep_from, dropped, final, abandon_on_cancel=True
+                self._write,
+                store,
+                rows,
+                keep_from,
+                dropped,
+                final,
+                replace,
+                abandon_on_cancel=True,
             )
         except StoreUnavailable as exc:
             self._unavailable(exc)
@@ -414,9 +429,10 @@ class HistoryStage:
         keep_from: dict[SeriesKey, float] | None,
         dropped: set[SeriesKey],
         final: bool,
+        replace: bool,
     ) -> None:
         try:
-            store.write(rows, keep_from=keep_from, dropped=dropped)
+            store.write(rows, keep_from=keep_from, dropped=dropped, replace=replace)
         finally:
             if final:
                 store.close()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import sqlite3
 import tempfile
 import time
 import tracemalloc
@@ -79,6 +80,20 @@ def io_figures(args: argparse.Namespace, plugins: list[str]) -> None:
             t0 = time.perf_counter()
             store.write(rows)
             writes.append(time.perf_counter() - t0)
+        # WAL pages a write dirties: checkpoint, write 10 samples, count the frames
+        watcher = sqlite3.connect(path)
+        watcher.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        for i in range(args.size, args.size + 10):
+            store.write(
+                [
+                    (p, name, T0 + 2 * i, value)
+                    for p in plugins
+                    for name, value in history_points(p, sample(p, i, args))
+                ]
+            )
+        frames = watcher.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1] / 10
+        page = watcher.execute("PRAGMA page_size").fetchone()[0]
+        watcher.close()
         keep_from = {
             (p, n): T0 + 2 for p in plugins for n, _ in history_points(p, sample(p, 0, args))
         }
@@ -97,7 +112,8 @@ def io_figures(args: argparse.Namespace, plugins: list[str]) -> None:
         f"sqlite: {len(rows)} rows a sample, write median {writes[len(writes) // 2] * 1e3:.2f} ms"
         f" (p99 {writes[len(writes) * 99 // 100] * 1e3:.2f} ms); prune {prune * 1e3:.1f} ms;"
         f" load at start {load * 1e3:.0f} ms ({sum(map(len, loaded.values()))} points);"
-        f" files {size / 1e6:.1f} MB"
+        f" files {size / 1e6:.1f} MB; WAL per write {frames:g} pages"
+        f" ({frames * page / 1024:.1f} KiB)"
     )
 
 

@@ -533,6 +533,10 @@ def test_threshold_and_log_keys_of_any_stat() -> None:
         ({"network": {"hide": ["("]}}, "network.hide = '(': not a valid regular expression"),
         ({"alert": {"max_events": 0}}, "alert.max_events = 0: must be between 1"),
         ({"global": {"history_size": -1}}, "global.history_size = -1: must be between 0"),
+        (
+            {"global": {"history_write_interval": 0}},
+            "global.history_write_interval = 0: must be between 0.1",
+        ),
     ],
 )
 def test_bad_threshold_alert_and_history_keys(raw: dict[str, Any], needle: str) -> None:

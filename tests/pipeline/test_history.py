@@ -26,7 +26,8 @@ ALL = ["cpu", "percpu", "load", "mem", "network", "fs", "processcount", "quicklo
 
 
 def make_config(tmp_path: Path, **global_: Any) -> Config:
-    overrides = {"global.data_dir": str(tmp_path / "data")}
+    # writes every 0.1 s, not every 1: the tests wait for the disk
+    overrides = {"global.data_dir": str(tmp_path / "data"), "global.history_write_interval": 0.1}
     overrides.update({f"global.{k}": v for k, v in global_.items()})
     return load(overrides=overrides)
 
@@ -304,6 +305,23 @@ async def test_points_reach_the_disk_while_running(tmp_path: Path) -> None:
     assert [v for _, v in on_disk(tmp_path)[("cpu", "user")]] == [1.0, 2.0]
 
 
+async def test_history_write_interval_spaces_the_writes(tmp_path: Path) -> None:
+    """``[global] history_write_interval``: points wait for the next write."""
+    config = make_config(tmp_path, history_write_interval=1.5)
+    bus = Bus()
+    stage = HistoryStage(bus, config, ALL)
+    with trio.fail_after(10):
+        async with running(stage):
+            await publish(bus, cpu(1))
+            await wait_on_disk(tmp_path, 1)
+            await publish(bus, cpu(2))
+            # 1.5 s after the first write, not before (the default was once 1 s)
+            await trio.sleep(1.2)
+            assert [v for _, v in on_disk(tmp_path)[("cpu", "user")]] == [1.0]
+            await wait_on_disk(tmp_path, 2)
+    assert [v for _, v in on_disk(tmp_path)[("cpu", "user")]] == [1.0, 2.0]
+
+
 async def test_old_points_are_pruned_from_the_disk(tmp_path: Path) -> None:
     config = make_config(tmp_path, history_size=3)
     bus = Bus()
@@ -434,3 +452,97 @@ async def test_the_writer_sleeps_while_nothing_comes_in(
             await wait_on_disk(tmp_path, 2)
             await trio.sleep(0.3)
             assert len(flushes) == 1
+
+
+# --- the store's layout ------------------------------------------------------------------
+
+
+def _round(i: int, series: int = 35) -> list[tuple[str, str, float, float]]:
+    return [("cpu", f"s{n}", T0 + 2 * i, float(i)) for n in range(series)]
+
+
+def test_a_write_appends_a_page_or_two_not_a_page_per_series(tmp_path: Path) -> None:
+    """Version 1 keyed the points on (series, ts): a write of one round dirtied a page per
+    series (~40 pages, 160 KiB of WAL, every round). Version 2 appends."""
+    path = tmp_path / "h.sqlite"
+    store = HistoryStore(path)
+    store.open(["cpu"], 1200)
+    for i in range(1200):
+        store.write(_round(i))
+    watcher = sqlite3.connect(path)
+    try:
+        watcher.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        for i in range(1200, 1210):
+            store.write(_round(i))
+        _, frames, _ = watcher.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    finally:
+        watcher.close()
+        store.close()
+    assert frames / 10 <= 4, f"{frames / 10:g} pages written per round of 35 points"
+
+
+def test_a_version_1_database_is_converted_with_its_points(tmp_path: Path) -> None:
+    path = db_path(tmp_path)
+    path.parent.mkdir(parents=True)
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """
+        CREATE TABLE series (id INTEGER PRIMARY KEY, plugin TEXT NOT NULL,
+                             name TEXT NOT NULL, UNIQUE (plugin, name));
+        CREATE TABLE points (series INTEGER NOT NULL REFERENCES series (id),
+                             ts REAL NOT NULL, v, PRIMARY KEY (series, ts)) WITHOUT ROWID;
+        PRAGMA user_version = 1;
+        INSERT INTO series VALUES (1, 'cpu', 'user'), (2, 'cpu', 'system');
+        """
+    )
+    conn.executemany(
+        "INSERT INTO points VALUES (?, ?, ?)",
+        [(sid, T0 + 2 * i, float(i)) for i in (2, 0, 1) for sid in (1, 2)],
+    )
+    conn.commit()
+    conn.close()
+
+    loaded = on_disk(tmp_path)
+
+    assert [v for _, v in loaded[("cpu", "user")]] == [0.0, 1.0, 2.0]
+    assert [v for _, v in loaded[("cpu", "system")]] == [0.0, 1.0, 2.0]
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("SELECT count(rowid) FROM points").fetchone()[0] == 6
+    finally:
+        conn.close()
+    assert not list(path.parent.glob("history.sqlite.corrupt-*"))
+
+
+def test_a_rewrite_replaces_the_points_on_disk_and_keeps_other_plugins(tmp_path: Path) -> None:
+    """After the disk came back the stage writes all it holds again (``replace``): no
+    point twice, and the series of a plugin not written (disabled now) are left alone."""
+    path = tmp_path / "h.sqlite"
+    store = HistoryStore(path)
+    store.open(["cpu", "mem"], 100)
+    store.write([*_round(0, 2), *_round(1, 2), ("mem", "percent", T0, 5.0)])
+    store.write([*_round(0, 2), *_round(1, 2), *_round(2, 2)], replace=True)
+    loaded = store.open(["cpu", "mem"], 100)
+    store.close()
+    assert loaded == {
+        ("cpu", "s0"): [(T0, 0.0), (T0 + 2, 1.0), (T0 + 4, 2.0)],
+        ("cpu", "s1"): [(T0, 0.0), (T0 + 2, 1.0), (T0 + 4, 2.0)],
+        ("mem", "percent"): [(T0, 5.0)],
+    }
+
+
+def test_pruning_and_dropping_delete_only_what_they_name(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite"
+    store = HistoryStore(path)
+    store.open(["cpu"], 100)
+    store.write([*_round(0, 3), *_round(1, 3), *_round(2, 3)])
+    store.write(
+        [], keep_from={("cpu", "s0"): T0 + 2, ("cpu", "s1"): T0 + 4}, dropped={("cpu", "s2")}
+    )
+    loaded = store.open(["cpu"], 100)
+    store.close()
+    assert loaded == {
+        ("cpu", "s0"): [(T0 + 2, 1.0), (T0 + 4, 2.0)],
+        ("cpu", "s1"): [(T0 + 4, 2.0)],
+    }
