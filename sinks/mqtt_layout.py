@@ -100,10 +100,51 @@ def per_plugin_payload(data: Any) -> bytes:
     """
     if not isinstance(data, dict | list):
         return orjson.dumps(data)
-    nested: dict[str, Any] = {}
-    _nest(data, nested)
+    nested = _already_nested(data)
+    if nested is None:
+        nested = {}
+        _nest(data, nested)
     # keys sorted, as Glances' exporter writes them
     return orjson.dumps(nested, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SORT_KEYS)
+
+
+#: values that make a field more than one column (a nested dict) or change its value (a
+#: list or tuple, space-joined)
+_COMPOUND = frozenset({dict, list, tuple})
+#: a dict's keys → whether they are their own columns (lower-case ``str`` without ``.``)
+_PLAIN_KEYS: dict[tuple[Any, ...], bool] = {}
+
+
+def _plain(entry: dict[Any, Any]) -> bool:
+    """Whether ``entry``'s columns are its own fields, as they are, with no nesting."""
+    keys = tuple(entry)
+    plain = _PLAIN_KEYS.get(keys)
+    if plain is None:
+        plain = all(type(k) is str and k == k.lower() and "." not in k for k in keys)
+        if len(_PLAIN_KEYS) < 4096:
+            _PLAIN_KEYS[keys] = plain
+    return plain and _COMPOUND.isdisjoint(map(type, entry.values()))
+
+
+def _already_nested(data: dict[Any, Any] | list[Any]) -> dict[str, Any] | None:
+    """What :func:`_nest` would build, without building it, for the usual sample: a dict
+    whose fields are plain (:func:`_plain`) is its own payload; a list of such dicts, each
+    with a ``key`` field whose value has no ``.`` and is not repeated, nests them under
+    those values.  ``None`` for anything else."""
+    if isinstance(data, dict):
+        return data if _plain(data) else None
+    nested: dict[str, Any] = {}
+    for entry in data:
+        if type(entry) is not dict or not _plain(entry):
+            return None
+        key = entry.get("key")
+        if type(key) is not str or key not in entry:
+            return None
+        name = str(entry[key])
+        if "." in name or name in nested:
+            return None
+        nested[name] = entry
+    return nested
 
 
 def _nest(data: Any, nested: dict[str, Any]) -> None:

@@ -131,6 +131,25 @@ ODD_SAMPLES: list[Any] = [
         {"key": "name", "name": "x..y", "v": 1},
     ],
     [{"rx": 1}, {"key": "rx", "rx": "rx", "tx": 2}],
+    # plain samples (nested without _nest) and the near misses that must not be
+    {"user": 1.5, "system": 2, "log": None, "ok": True, "name": "a.b"},
+    {"user": 1.5, "System": 2},
+    {"user": 1.5, "sys.tem": 2},
+    {"user": 1.5, "list": []},
+    {"user": 1.5, "tuple": (1,)},
+    [
+        {"key": "disk_name", "disk_name": "sda", "read_bytes": 1, "flag": False},
+        {"key": "disk_name", "disk_name": "sdb", "read_bytes": 2},
+        {"key": "disk_name", "disk_name": 7, "read_bytes": 3},
+    ],
+    [{"key": "name", "name": "eth0", "rx": 1}, {"key": "name", "name": "eth0", "tx": 2}],
+    [{"key": "name", "name": "eth0", "rx": 1}, {"key": "name", "name": "eth0.100", "rx": 2}],
+    [{"key": "name", "name": "eth0", "rx": 1}, {"key": "other", "name": "eth1", "rx": 2}],
+    [{"key": "name", "name": "eth0", "rx": 1}, {"name": "eth1", "rx": 2}],
+    [{"key": "name", "name": "eth0", "Rx": 1}],
+    [{"key": "name", "name": "eth0", "rx": [1, 2]}],
+    [{"key": "name", "name": "eth0", "rx": 1}, "scalar"],
+    [{"key": 1, 1: "eth0", "rx": 1}],
 ]
 
 
