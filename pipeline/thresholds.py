@@ -163,6 +163,12 @@ def limits_document(plugin: str, config: Config, ncpu: int) -> dict[str, Any]:
 # --- evaluation ---------------------------------------------------------------------
 
 
+#: a header → its stat name, thresholds and log switch (see ``_Judge._rule``)
+Memo = dict[str, tuple[str, tuple[float, float, float], bool | None]]
+#: the most headers a memo holds
+MEMO_SIZE = 1024
+
+
 class Verdict(NamedTuple):
     """The judgement of one sample.
 
@@ -182,12 +188,18 @@ class _Judge:
     """One sample's ``get_alert`` calls, collecting alerts, levels and held levels."""
 
     def __init__(
-        self, plugin: str, limits: Limits, previous: Mapping[str, int], hysteresis: float
+        self,
+        plugin: str,
+        limits: Limits,
+        previous: Mapping[str, int],
+        hysteresis: float,
+        memo: Memo | None = None,
     ) -> None:
         self.plugin = plugin
         self.limits = limits
         self.previous = previous
         self.hysteresis = hysteresis
+        self.memo: Memo = {} if memo is None else memo
         self.alerts: list[list[Any]] = []
         self.levels: dict[str, int] = {}
         self.held: dict[str, int] = {}
@@ -210,12 +222,25 @@ class _Judge:
             for level in _THRESHOLDS
         )
 
-    def log_on(self, stat: str, default: bool) -> bool:
+    def _log_switch(self, stat: str) -> bool | None:
         for key in (f"{stat}_log", f"{self.plugin}_log"):
             value = self.limits.get(key)
             if isinstance(value, bool):
                 return value
-        return default
+        return None
+
+    def _rule(self, header: str) -> tuple[str, tuple[float, float, float], bool | None]:
+        """``(stat name, thresholds, log switch)`` of ``header``, looked up once per
+        plugin (the limits never change while statbus runs)."""
+        rule = self.memo.get(header)
+        if rule is None:
+            stat = self.stat_name(header)
+            careful, warning, critical = (self.limit(stat, level) for level in _THRESHOLDS)
+            rule = (stat, (careful, warning, critical), self._log_switch(stat))
+            if len(self.memo) >= MEMO_SIZE:  # item names churn (containers): stay bounded
+                self.memo.clear()
+            self.memo[header] = rule
+        return rule
 
     def alert(
         self,
@@ -234,8 +259,7 @@ class _Judge:
             value = current * 100 / maximum
         except (ZeroDivisionError, TypeError):
             return "DEFAULT"
-        stat = self.stat_name(header)
-        thresholds = [self.limit(stat, level) for level in _THRESHOLDS]
+        stat, thresholds, log_switch = self._rule(header)
         if not any(thresholds):
             return "DEFAULT"
         level = next(
@@ -248,12 +272,12 @@ class _Judge:
         self.held[site] = level
         self.levels[stat] = level
         state = LEVELS[level]
-        if self.log_on(stat, log):
+        if log if log_switch is None else log_switch:
             self.alerts.append([stat.upper(), state, value])
             return state + "_LOG"
         return state
 
-    def _hold(self, site: str, level: int, value: float, thresholds: list[float]) -> int:
+    def _hold(self, site: str, level: int, value: float, thresholds: tuple[float, ...]) -> int:
         """Hysteresis: falling from ``previous``, the value keeps the highest level at or
         below ``previous`` whose threshold it is still within ``hysteresis`` points of,
         so the verdict does not depend on the levels it came through."""
@@ -277,6 +301,10 @@ def _view(decoration: str = "DEFAULT", optional: bool = False) -> dict[str, Any]
     }
 
 
+_PLAIN_VIEW = _view()
+_OPTIONAL_VIEW = _view(optional=True)
+
+
 #: fields the reference marks ``optional`` in its views
 _OPTIONAL: dict[str, frozenset[str]] = {
     "network": frozenset({"alias"}),
@@ -288,8 +316,10 @@ _OPTIONAL: dict[str, frozenset[str]] = {
 
 
 def _fields_views(plugin: str, entry: Mapping[str, Any]) -> dict[str, Any]:
-    optional = _OPTIONAL.get(plugin, frozenset())
-    return {f: _view(optional=f in optional) for f in entry}
+    optional = _OPTIONAL.get(plugin)
+    if optional is None:
+        return {f: _PLAIN_VIEW.copy() for f in entry}
+    return {f: (_OPTIONAL_VIEW if f in optional else _PLAIN_VIEW).copy() for f in entry}
 
 
 def _measurable(plugin: str, entry: Mapping[str, Any], field: str) -> bool:
@@ -438,14 +468,16 @@ def compute_views(
     previous: Mapping[str, int] | None = None,
     hysteresis: float = 0.0,
     cpucore: int = 1,
+    memo: Memo | None = None,
 ) -> Verdict:
     """Judge one sample of ``plugin``.
 
     ``limits`` comes from :func:`effective_limits`; ``previous`` is the ``held`` of the
     previous verdict for this plugin (only read when ``hysteresis > 0``); ``cpucore``
-    scales load and context switches.
+    scales load and context switches; ``memo`` (an empty dict at first, then given back
+    with every sample of ``plugin``) keeps the limits looked up for each stat.
     """
-    judge = _Judge(plugin, limits, previous or {}, hysteresis)
+    judge = _Judge(plugin, limits, previous or {}, hysteresis, memo)
     info = PLUGINS.get(plugin)
     views: dict[str, Any] = {}
     if isinstance(data, dict):

@@ -29,7 +29,13 @@ from pipeline.config import Config
 from pipeline.events import StatEvent, ViewsEvent
 from pipeline.plugins import PLUGINS
 from pipeline.samplers.runner import STATS_TOPIC
-from pipeline.thresholds import compute_views, effective_limits, has_rules, limits_document
+from pipeline.thresholds import (
+    Memo,
+    compute_views,
+    effective_limits,
+    has_rules,
+    limits_document,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +59,7 @@ class ThresholdStage:
         self._unjudged: dict[str, bytes] = {}  # latest encoded sample, views not made yet
         self._held: dict[str, dict[str, int]] = {}
         self._levels: dict[str, dict[str, int]] = {}
+        self._memos: dict[str, Memo] = {p: {} for p in sampled}
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         with self._bus.subscribe(
@@ -99,6 +106,7 @@ class ThresholdStage:
                 self._held.get(plugin),
                 self._hysteresis[plugin],
                 self._cpucore(event.data),
+                self._memos[plugin],
             )
         except Exception:  # a bug on odd data must not stop the judging of later samples
             log.exception("thresholds: cannot judge a sample of %s", plugin)

@@ -433,6 +433,35 @@ def test_network_log_switch_per_interface() -> None:
     assert verdict.levels == {"network_wlan0_rx": 2}
 
 
+
+def test_a_memo_kept_across_samples_changes_no_verdict() -> None:
+    """The stage hands every sample of a plugin the same memo (limits looked up once per
+    stat): each verdict equals the one judged without it, and item names that come and
+    go (containers' interfaces) cannot grow it without bound."""
+    from pipeline.thresholds import MEMO_SIZE
+
+    toml = {"wlan0_rx_warning": 1e6, "wlan0_rx_log": True, "rx_log": False, "tx_careful": 10.0}
+    config = from_mapping({"network": toml})
+    limits = effective_limits("network", config.plugins["network"], NCPU)
+    memo: dict[str, Any] = {}
+    samples = [
+        [_nic("wlan0", 1.2e6 * k, 0, 0), _nic("eth0", 0.2 * k * 10 * MBIT, 0.5 * MBIT, 10)]
+        for k in (0, 1, 4, 2)
+    ]
+    for data in samples:
+        assert compute_views("network", data, limits, memo=memo) == compute_views(
+            "network", data, limits
+        )
+    assert compute_views("network", samples[1], limits, memo=memo).alerts == [
+        ["NETWORK_WLAN0_RX", "WARNING", 1.2e6]
+    ]
+    for n in range(MEMO_SIZE + 10):
+        data = [_nic(f"veth{n}", 1.0, 1.0, 10)]
+        assert compute_views("network", data, limits, memo=memo) == compute_views(
+            "network", data, limits
+        )
+        assert len(memo) <= MEMO_SIZE
+
 def test_diskio_absolute_limits_and_latency() -> None:
     disk = {
         "disk_name": "sda",
