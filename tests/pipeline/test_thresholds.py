@@ -433,7 +433,6 @@ def test_network_log_switch_per_interface() -> None:
     assert verdict.levels == {"network_wlan0_rx": 2}
 
 
-
 def test_a_memo_kept_across_samples_changes_no_verdict() -> None:
     """The stage hands every sample of a plugin the same memo (limits looked up once per
     stat): each verdict equals the one judged without it, and item names that come and
@@ -461,6 +460,7 @@ def test_a_memo_kept_across_samples_changes_no_verdict() -> None:
             "network", data, limits
         )
         assert len(memo) <= MEMO_SIZE
+
 
 def test_diskio_absolute_limits_and_latency() -> None:
     disk = {
