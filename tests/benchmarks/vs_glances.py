@@ -128,10 +128,10 @@ def stop(proc: subprocess.Popen[bytes], name: str) -> None:
 
 @contextlib.contextmanager
 def started(
-    argv: Sequence[str], name: str, env: dict[str, str], logfile: Path
+    argv: Sequence[str], name: str, env: dict[str, str], logfile: Path, cwd: Path | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
     with logfile.open("ab") as out:
-        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
     try:
         yield proc
     finally:
