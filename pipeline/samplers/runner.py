@@ -329,8 +329,10 @@ class SamplerRunner:
     async def _run_solo(self, name: str, inherited: _Call | None = None) -> None:
         status = self.status[name]
         stuck: set[_Call] = set()  # abandoned calls whose thread has not returned yet
-        call = inherited
         started = trio.current_time() - (SLOW_AFTER if inherited else 0.0)
+        # not kept in ``inherited`` for the task's life: a call holds its round's samples
+        # and states (a stale round's worth of process objects, for ever)
+        call, inherited = inherited, None
         while True:
             if call is None:
                 await trio.sleep_until(self._due[name])

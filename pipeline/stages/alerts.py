@@ -291,9 +291,9 @@ class AlertStage:
         self._levels: dict[str, int] = {}
         # The latest process list, as encoded on the bus: decoded only when a CRITICAL
         # sample needs its top processes (it is the biggest event of a round, and most
-        # rounds have no alert at all).
+        # rounds have no alert at all), and kept decoded only until the next sample.
         self._processes_raw: bytes | None = None
-        self._processes: list[dict[str, Any]] = []
+        self._decoded: tuple[bytes, list[dict[str, Any]]] | None = None
         self._seq = 0
 
         # Wake-ups for the publisher and writer tasks: setting one never waits.
@@ -359,16 +359,23 @@ class AlertStage:
     def _take_stats(self, raw: bytes) -> None:
         if raw.startswith(_PROCESSLIST):
             self._processes_raw = raw
+            self._decoded = None  # the older list's objects go now, not at the next tally
 
     def _current_processes(self) -> list[dict[str, Any]]:
-        """The latest process list, decoded at most once per sample."""
-        raw, self._processes_raw = self._processes_raw, None
-        if raw is not None:
+        """The latest process list, decoded at most once per sample; the decoded list is
+        dropped when the next sample comes (it is ~10 times its encoding: kept until the
+        next tally, it stayed for ever while the API kept lists coming)."""
+        raw = self._processes_raw
+        if raw is None:
+            return []
+        if self._decoded is None or self._decoded[0] is not raw:
             try:
-                (self._processes,) = codec.fields(raw, StatEvent, ("data",))
+                (processes,) = codec.fields(raw, StatEvent, ("data",))
             except codec.CodecError:
                 log.warning("alerts: dropping a stats event that does not decode")
-        return self._processes
+                self._processes_raw, processes = None, []
+            self._decoded = (raw, processes)
+        return self._decoded[1]
 
     async def _take_views(self, raw: bytes) -> None:
         """One verdict of the threshold stage; only its time, alerts and levels are
@@ -422,7 +429,7 @@ class AlertStage:
             # No list is sampled now: forget the last one, so that a stat jumping
             # straight to CRITICAL later tallies no stale processes (its next CRITICAL
             # sample tallies a fresh list).
-            self._processes_raw, self._processes = None, []
+            self._processes_raw, self._decoded = None, None
 
     async def _transition(self, transition: str, event: Event) -> None:
         log.info("alert %s: %s %s", transition, event.type, event.state)

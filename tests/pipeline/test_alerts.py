@@ -217,8 +217,12 @@ async def test_the_process_list_is_decoded_only_when_a_critical_sample_needs_it(
         await bus.publish(VIEWS_TOPIC, views(6, ["CPU_TOTAL", "CRITICAL", 97.0]))
         await settle(bus)
         assert decoded == ["processlist"]  # once for the two samples
+        assert stage._decoded is not None
         await bus.publish(STATS_TOPIC, StatEvent("processlist", T0, 4, later))
         await settle(bus)
+        # the decoded older list is not kept once a newer one came (it used to stay
+        # until the next tally: for ever while the API kept the lists coming)
+        assert stage._decoded is None
         await bus.publish(VIEWS_TOPIC, views(7, ["CPU_TOTAL", "CRITICAL", 97.0]))
         await bus.publish(VIEWS_TOPIC, views(8, ["CPU_TOTAL", "OK", 3.0]))
 

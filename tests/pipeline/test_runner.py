@@ -16,9 +16,11 @@ that blocks on a ``threading.Event`` still lets the clock jump, so timeouts fire
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -645,13 +647,30 @@ async def test_slow_family_moves_to_its_own_thread_without_failing(
     after = Fake(clock, "memory", ["mem"])
     bus = Bus()
     runner = make_runner(bus, config, slow, after)
+    calls: list[weakref.ref[Any]] = []
+    make_call = runner._call
+
+    def call(names: Sequence[str]) -> Any:
+        made = make_call(names)
+        calls.append(weakref.ref(made))
+        return made
+
+    runner._call = call  # type: ignore[method-assign]
+    first_call_kept: list[bool] = []
 
     async def release_at_2(t0: float) -> None:
         await trio.sleep_until(t0 + 2)
         slow.release.set()
+        await trio.sleep_until(t0 + 4.5)
+        gc.collect()
+        first_call_kept.append(calls[0]() is not None)
 
     with released(slow):
         seen = await run_for(runner, bus, 5.5, during=release_at_2)
+
+    # The call the slow family was detached from (its samples, its states) is not kept
+    # by the family's own task once done with (it was, for the life of the task).
+    assert first_call_kept == [False]
 
     # mem was queued behind the slow call: it ran SLOW_AFTER later, then on its beat.
     assert seen.times("mem") == pytest.approx([SLOW_AFTER, *every(1.0, 5, start=1.0)])
