@@ -23,7 +23,10 @@ from pipeline.config import ApiConfig
 
 #: the one route open without credentials (health checks), matched by endpoint, not path
 STATUS_ENDPOINT = "glances.status"
-_GZIP_CACHE_SIZE = 32
+#: compressed bodies kept: the latest of the few routes a client polls (Home Assistant:
+#: /all); every sample makes a new body, so older entries are only ever misses, and one
+#: /all with its gzip is ~0.3 MB (32 entries held ~3.5 MB)
+_GZIP_CACHE_SIZE = 4
 
 
 def check_basic(header: str, username: str, password: str) -> bool:

@@ -556,3 +556,20 @@ def test_fixed_words_win_over_plugin_names_in_both_tables(pipeline: bool) -> Non
     assert "/p/api/4/config" not in got and "/p/api/4/all" in got
     assert _table(got)["/p/api/4/processes"] == (False, b"processes")
     assert _table(got)["/p/api/4/status"] == (True, b'{"version":"%s"}' % __version__.encode())
+
+
+def test_the_gzip_cache_answers_a_repeat_and_stays_small() -> None:
+    """A body asked for again is not compressed again; every sample makes new bodies,
+    so the cache keeps only the last few (one /all and its gzip is ~0.3 MB)."""
+    import gzip
+
+    from api.http import _GZIP_CACHE_SIZE, GzipCache
+
+    cache = GzipCache()
+    body = b'{"cpu": {"total": 1.0}}' * 1000
+    packed = cache.compress(body)
+    assert gzip.decompress(packed) == body
+    assert cache.compress(bytes(body)) is packed  # equal content: the same bytes back
+    for n in range(50):
+        cache.compress(body + str(n).encode())
+    assert len(cache._entries) <= _GZIP_CACHE_SIZE <= 8
