@@ -84,6 +84,10 @@ def cpu_seconds(pid: int) -> float:
     return sum(int(f) for f in fields[11:15]) / TICKS
 
 
+def pids_now() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
 def status_kib(pid: int, key: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(key + ":"):
@@ -748,7 +752,7 @@ def soak(tools: Tools, ns: argparse.Namespace) -> str:
     port = free_port()
     conf = tools.statbus_conf(1, mqtt=False, api_port=port)
     argv = [sys.executable, "-m", "pipeline.cli", "--config", str(conf)]
-    found: list[tuple[int, int]] = []
+    found: list[tuple[int, int, int]] = []  # (seconds, RSS KiB, processes on the host)
     start = time.monotonic()
     with started(argv, "statbus", tools.env(), tools.tmp / "statbus-soak.log") as proc:
         wait_http(f"http://127.0.0.1:{port}/api/4/status", proc, "statbus", 60)
@@ -762,14 +766,20 @@ def soak(tools: Tools, ns: argparse.Namespace) -> str:
                     ) as resp:
                         resp.read()
                 time.sleep(min(2.0, max(0.0, start + at - time.monotonic())))
-            found.append((at, status_kib(proc.pid, "VmRSS")))
-            log(f"soak: {at / 60:g} min: RSS {found[-1][1] / 1024:.1f} MiB")
+            # the host's process count: statbus' memory follows it (a burst of processes
+            # leaves allocator arenas behind), so a growth is read against it
+            found.append((at, status_kib(proc.pid, "VmRSS"), len(pids_now())))
+            _, kib, count = found[-1]
+            log(f"soak: {at / 60:g} min: RSS {kib / 1024:.1f} MiB, {count} processes")
     growth = (found[-1][1] - found[0][1]) / 1024
     return (
         "Soak (statbus alone, refresh 1 s, history full from the start: a first statbus "
         "with every plugin at 0.1 s filled 1200 points a series into the data directory; "
         "a client asked for `/api/4/all` every 2 s): "
-        + ", ".join(f"RSS at {at / 60:g} min {kib / 1024:.1f} MiB" for at, kib in found)
+        + ", ".join(
+            f"RSS at {at / 60:g} min {kib / 1024:.1f} MiB ({n} processes on the host)"
+            for at, kib, n in found
+        )
         + f"; growth {growth:+.2f} MiB (target < 3 MB).\n"
     )
 
