@@ -48,8 +48,8 @@ CREATE TABLE points (
 """
 
 #: version 1 kept ``points`` as a ``WITHOUT ROWID`` table keyed on ``(series, ts)``: a
-#: write of one round's points dirtied a page per series (~160 KiB of WAL per write, 25
-#: times version 2's); :meth:`HistoryStore.open` converts it, keeping every point
+#: write of one round's points dirtied a page per series (328 KiB of WAL per write for 72
+#: series, against 8.8 KiB now); :meth:`HistoryStore.open` converts it, keeping every point
 _MIGRATE_FROM_1 = """
 ALTER TABLE points RENAME TO points_v1;
 CREATE TABLE points (
