@@ -29,7 +29,8 @@ def test_history_and_events_survive_a_restart(tmp_path: Path) -> None:
     config = CONFIG + "[mem]\ncareful = 1.0\nwarning = 2.0\ncritical = 3.0\n"
     first = start_statbus(tmp_path, config)
     points = history(first.base, 4)
-    events = httpx.get(f"{first.base}/alert", timeout=5).json()
+    # only MEM is looked at: a busy machine (a CI runner) may open a CPU event too
+    events = [e for e in httpx.get(f"{first.base}/alert", timeout=5).json() if e["type"] == "MEM"]
     assert [(e["type"], e["end"]) for e in events] == [("MEM", -1)]
     assert first.stop() == 0
 
@@ -40,7 +41,9 @@ def test_history_and_events_survive_a_restart(tmp_path: Path) -> None:
         assert again[: len(points)] == points
         # the event was saved; back within min_interval it is the same event again
         reloaded = httpx.get(f"{second.base}/alert", timeout=5).json()
-        assert [(e["type"], e["begin"]) for e in reloaded] == [("MEM", events[0]["begin"])]
+        assert [(e["type"], e["begin"]) for e in reloaded if e["type"] == "MEM"] == [
+            ("MEM", events[0]["begin"])
+        ]
     finally:
         assert second.stop() == 0
 
