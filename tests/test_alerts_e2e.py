@@ -15,6 +15,8 @@ import httpx
 from tests.conftest import start_statbus
 
 CONFIG = """
+[api]
+port = 0
 [global]
 refresh = 1.0
 [cpu]
