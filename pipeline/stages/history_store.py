@@ -30,8 +30,10 @@ log = logging.getLogger(__name__)
 #: ``PRAGMA user_version`` of the schema below
 SCHEMA_VERSION = 2
 
+# IF NOT EXISTS: two connections opening a new file at once (statbus and a reader) both
+# find it empty; the second to create finds the tables made and changes nothing
 _SCHEMA = """
-CREATE TABLE series (
+CREATE TABLE IF NOT EXISTS series (
     id     INTEGER PRIMARY KEY,
     plugin TEXT NOT NULL,
     name   TEXT NOT NULL,
@@ -40,7 +42,7 @@ CREATE TABLE series (
 -- v has no declared type: an int stays an int, a float a float, a list is JSON bytes.
 -- A rowid table with no index: points are appended in time order, so a write touches the
 -- table's last page or two, not one page per series.
-CREATE TABLE points (
+CREATE TABLE IF NOT EXISTS points (
     series INTEGER NOT NULL REFERENCES series (id),
     ts     REAL NOT NULL,
     v
@@ -126,8 +128,12 @@ class HistoryStore:
         try:
             if conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
                 raise _Unusable("PRAGMA quick_check failed")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            # one statement, so one snapshot: read apart, a file another connection was
+            # creating that instant looked like tables without a version, "not ours"
+            version, tables = conn.execute(
+                "SELECT (SELECT user_version FROM pragma_user_version),"
+                " (SELECT count(*) FROM sqlite_master)"
+            ).fetchone()
             if version == 0 and tables == 0:
                 conn.executescript(
                     f"BEGIN; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
