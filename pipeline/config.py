@@ -671,12 +671,12 @@ def _webhooks_toml(hooks: tuple[WebhookConfig, ...], redact: bool) -> list[str]:
                 value = _redacted_url(value)
             if f.name == "headers":  # an inline table; values may be credentials
                 items = ", ".join(
-                    f"{_toml_value(k)} = {_toml_value(REDACTED if redact else v)}"
+                    f"{toml_value(k)} = {toml_value(REDACTED if redact else v)}"
                     for k, v in value.items()
                 )
                 lines.append(f"headers = {{{items}}}" if items else "headers = {}")
                 continue
-            lines.append(f"{f.name} = {_toml_value(value)}")
+            lines.append(f"{f.name} = {toml_value(value)}")
         lines.append("")
     return lines
 
@@ -720,14 +720,15 @@ def to_toml(config: Config, *, redact: bool = True) -> str:
             if value is None:
                 lines.append(f"# {key} is unset")
                 continue
-            name = key if _BARE_KEY.fullmatch(key) else _toml_value(key)
-            lines.append(f"{name} = {_toml_value(value)}")
+            name = key if _BARE_KEY.fullmatch(key) else toml_value(key)
+            lines.append(f"{name} = {toml_value(value)}")
         lines.append("")
     lines += _webhooks_toml(config.webhooks, redact)
     return "\n".join(lines)
 
 
-def _toml_value(value: Any) -> str:
+def toml_value(value: Any) -> str:
+    """``value`` (bool, number, str, or a list of them) written as TOML."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
@@ -735,7 +736,7 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, str):
         return '"' + "".join(_toml_char(c) for c in value) + '"'
     if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     raise TypeError(f"cannot write {value!r} as TOML")
 
 

@@ -39,6 +39,8 @@ from vs_glances import (  # noqa: E402
     status_kib,
 )
 
+from pipeline.config import toml_value  # noqa: E402
+
 
 @contextlib.contextmanager
 def checkout(rev: str, tmp: Path) -> Iterator[Path]:
@@ -73,20 +75,12 @@ def with_sets(text: str, sets: Sequence[str]) -> str:
 
 
 def _dump(doc: dict[str, Any], prefix: str = "") -> str:
-    plain = [f"{k} = {_value(v)}" for k, v in doc.items() if not isinstance(v, dict)]
+    plain = [f"{k} = {toml_value(v)}" for k, v in doc.items() if not isinstance(v, dict)]
     out = ([f"[{prefix}]"] if prefix else []) + plain
     for k, v in doc.items():
         if isinstance(v, dict):
             out += ["", _dump(v, f"{prefix}.{k}" if prefix else k)]
     return "\n".join(out) + "\n"
-
-
-def _value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return repr(v)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
