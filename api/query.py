@@ -85,8 +85,9 @@ def entries_with_value(info: PluginInfo, data: Any, item: str, value: str) -> di
 
 
 def top(info: PluginInfo, data: Any, nb: int) -> Any:
-    """``/<plugin>/top/<nb>``: the first ``nb`` entries (0: all); a dict is returned whole."""
-    if info.kind != "list" or nb == 0:
+    """``/<plugin>/top/<nb>``: the first ``nb`` entries (0: all); a dict (and the ``{}``
+    a list plugin such as ``vms`` answers when its source is absent) is returned whole."""
+    if not isinstance(data, list) or nb == 0:
         return data
     return data[:nb]
 

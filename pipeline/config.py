@@ -8,28 +8,26 @@ configuration from a global.  Any unknown key, wrong type or out-of-range value 
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import re
 import ssl
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline import plugin_options
+from pipeline.checks import Check, ConfigError
+from pipeline.checks import boolean as _boolean
+from pipeline.checks import number as _number
+from pipeline.checks import regex_list as _regex_list
+from pipeline.checks import string as _string
+from pipeline.checks import string_list as _string_list
 from pipeline.plugins import PLUGINS, SAMPLED
 
 SECRET_KEYS = frozenset({"password"})
 REDACTED = "********"
-
-
-class ConfigError(ValueError):
-    """A bad configuration value: ``key``, ``value`` and ``reason``."""
-
-    def __init__(self, key: str, value: Any, reason: str) -> None:
-        self.key, self.value, self.reason = key, value, reason
-        super().__init__(f"config error: {key} = {value!r}: {reason}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +134,17 @@ class PluginConfig:
     limits: Mapping[str, float] = field(default_factory=dict)
     #: ``*_log`` switches as written: ``log``, ``total_log``, ``eth0_rx_log``, ...
     logs: Mapping[str, bool] = field(default_factory=dict)
+    #: item name -> alias (``alias = "sda:System,sdb:Data"``)
+    alias: Mapping[str, str] = field(default_factory=dict)
+    #: the plugin's own keys (:mod:`pipeline.plugin_options`), every one present
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+def default_plugin_config(name: str) -> PluginConfig:
+    """A plugin's built-in section: off for those the reference ships disabled."""
+    return PluginConfig(
+        disable=PLUGINS[name].default_disable, options=plugin_options.defaults(name)
+    )
 
 
 WEBHOOK_FORMATS = ("statbus", "alertmanager")
@@ -170,7 +179,7 @@ class Config:
     alert: AlertConfig = field(default_factory=AlertConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     plugins: Mapping[str, PluginConfig] = field(
-        default_factory=lambda: {name: PluginConfig() for name in SAMPLED}
+        default_factory=lambda: {name: default_plugin_config(name) for name in SAMPLED}
     )
     webhooks: tuple[WebhookConfig, ...] = ()
     source: str | None = None
@@ -188,11 +197,12 @@ class Config:
         return own if own is not None else self.global_.sampler_timeout
 
     def enabled_plugins(self) -> list[str]:
-        return [
-            name
-            for name in PLUGINS
-            if not (self.alert.disable if name == "alert" else self.plugins[name].disable)
-        ]
+        def disabled(name: str) -> bool:
+            if name == "alert":
+                return self.alert.disable
+            return name in self.plugins and self.plugins[name].disable
+
+        return [name for name in PLUGINS if not disabled(name)]
 
     def as_dict(self, *, redact: bool = True) -> dict[str, dict[str, Any]]:
         """``{section: {key: value}}`` as in the TOML file, with the effective values
@@ -211,10 +221,22 @@ class Config:
                 "hysteresis": plugin.hysteresis,
                 "hide": list(plugin.hide),
                 "show": list(plugin.show),
+                **{k: _plain(v) for k, v in plugin.options.items()},
                 **plugin.limits,
                 **plugin.logs,
             }
+            if plugin.alias:
+                out[name]["alias"] = dict(plugin.alias)
         return out
+
+
+def _plain(value: Any) -> Any:
+    """An option's value as TOML data: tuples as lists, entries as dicts."""
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def _section_dict(obj: Any, redact: bool) -> dict[str, Any]:
@@ -232,48 +254,6 @@ def _section_dict(obj: Any, redact: bool) -> dict[str, Any]:
 
 
 # --- validation ------------------------------------------------------------------------
-
-Check = Callable[[str, Any], Any]
-
-
-def _number(lo: float, hi: float = math.inf, *, integer: bool = False) -> Check:
-    def check(key: str, value: Any) -> Any:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            kind = "an integer" if integer else "a number"
-            raise ConfigError(key, value, f"must be {kind}, not {type(value).__name__}")
-        if integer and not isinstance(value, int):
-            raise ConfigError(key, value, "must be an integer")
-        if not lo <= value <= hi or (isinstance(value, float) and math.isnan(value)):
-            bound = f"between {lo:g} and {hi:g}" if hi != math.inf else f"at least {lo:g}"
-            raise ConfigError(key, value, f"must be {bound}")
-        return value if integer else float(value)
-
-    return check
-
-
-def _boolean(key: str, value: Any) -> Any:
-    if not isinstance(value, bool):
-        raise ConfigError(key, value, f"must be true or false, not {type(value).__name__}")
-    return value
-
-
-def _string(*, choices: tuple[str, ...] = (), max_len: int = 4096) -> Check:
-    def check(key: str, value: Any) -> Any:
-        if not isinstance(value, str):
-            raise ConfigError(key, value, f"must be a string, not {type(value).__name__}")
-        if choices and value not in choices:
-            raise ConfigError(key, value, f"must be one of {', '.join(choices)}")
-        if len(value) > max_len or "\x00" in value:
-            raise ConfigError(key, value, f"must be at most {max_len} characters, no NUL")
-        return value
-
-    return check
-
-
-def _string_list(key: str, value: Any) -> Any:
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ConfigError(key, value, "must be a list of non-empty strings")
-    return tuple(value)
 
 
 def _url_prefix(key: str, value: Any) -> Any:
@@ -432,16 +412,6 @@ _SCHEMA["mqtt.homeassistant"] = {
 }
 
 
-def _regex_list(key: str, value: Any) -> Any:
-    items = _string_list(key, value)
-    for item in items:
-        try:
-            re.compile(item)
-        except re.error as exc:
-            raise ConfigError(key, item, f"not a valid regular expression: {exc}") from None
-    return items
-
-
 _PLUGIN_SCHEMA: dict[str, Check] = {
     "disable": _boolean,
     "refresh": _number(0.1, 86400),
@@ -457,21 +427,28 @@ LOG_KEY = re.compile(r"(?:(?P<stat>.+)_)?log")
 
 
 def _merge_plugin(name: str, base: PluginConfig, raw: Any) -> PluginConfig:
-    """A plugin section: fixed keys, plus threshold and ``*_log`` keys of any stat."""
+    """A plugin section: fixed keys, the plugin's own keys, and threshold and ``*_log``
+    keys of any stat."""
     if not isinstance(raw, dict):
         raise ConfigError(name, raw, "must be a table")
     fixed = {k: v for k, v in raw.items() if k in _PLUGIN_SCHEMA}
     limits, logs = dict(base.limits), dict(base.logs)
+    own = plugin_options.schema(name)
+    options, alias = dict(base.options), base.alias
     for key, value in raw.items():
         full = f"{name}.{key}"
         if key in _PLUGIN_SCHEMA:
             continue
-        if THRESHOLD_KEY.fullmatch(key):
+        if key == "alias" and key in own:
+            alias = own[key](full, value)
+        elif key in own:
+            options[key] = own[key](full, value)
+        elif THRESHOLD_KEY.fullmatch(key):
             limits[key] = _number(-1e18, 1e18)(full, value)
         elif LOG_KEY.fullmatch(key):
             logs[key] = _boolean(full, value)
         else:
-            known = ", ".join(sorted(_PLUGIN_SCHEMA))
+            known = ", ".join(sorted({*_PLUGIN_SCHEMA, *own}))
             raise ConfigError(
                 full,
                 value,
@@ -479,7 +456,7 @@ def _merge_plugin(name: str, base: PluginConfig, raw: Any) -> PluginConfig:
                 " thresholds and <stat>_log switches)",
             )
     merged: PluginConfig = _merge_section(name, _PLUGIN_SCHEMA, base, fixed)
-    return dataclasses.replace(merged, limits=limits, logs=logs)
+    return dataclasses.replace(merged, limits=limits, logs=logs, options=options, alias=alias)
 
 
 def _merge_section(key_prefix: str, schema: Mapping[str, Check], base: Any, raw: Any) -> Any:
@@ -711,11 +688,13 @@ def to_toml(config: Config, *, redact: bool = True) -> str:
     while sections:
         section, body = sections.pop(0)
         lines.append(f"[{section}]")
-        # sub-tables ([mqtt.homeassistant]) follow their parent's plain keys
+        # sub-tables ([mqtt.homeassistant]) and arrays of tables ([[ports.port]]) follow
+        # their parent's plain keys
         subs = [(f"{section}.{k}", v) for k, v in body.items() if isinstance(v, dict)]
         sections[:0] = subs
+        arrays = [(k, v) for k, v in body.items() if _is_table_array(v)]
         for key, value in body.items():
-            if isinstance(value, dict):
+            if isinstance(value, dict) or _is_table_array(value):
                 continue
             if value is None:
                 lines.append(f"# {key} is unset")
@@ -723,8 +702,17 @@ def to_toml(config: Config, *, redact: bool = True) -> str:
             name = key if _BARE_KEY.fullmatch(key) else toml_value(key)
             lines.append(f"{name} = {toml_value(value)}")
         lines.append("")
+        for key, entries in arrays:
+            for entry in entries:
+                lines.append(f"[[{section}.{key}]]")
+                lines += [f"{k} = {toml_value(v)}" for k, v in entry.items() if v is not None]
+                lines.append("")
     lines += _webhooks_toml(config.webhooks, redact)
     return "\n".join(lines)
+
+
+def _is_table_array(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
 
 
 def toml_value(value: Any) -> str:

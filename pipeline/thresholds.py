@@ -142,6 +142,8 @@ def limits_document(plugin: str, config: Config, ncpu: int) -> dict[str, Any]:
             "alert_disable": [str(config.alert.disable)],
             "history_size": float(config.global_.history_size),
         }
+    if plugin not in config.plugins:  # help: no section
+        return {"history_size": float(config.global_.history_size)}
     own = config.plugins[plugin]
     doc: dict[str, Any] = {"history_size": float(config.global_.history_size)}
     if plugin in _SECTIONED or own.disable:

@@ -11,13 +11,25 @@ from pipeline.samplers.base import SamplerSpec
 def all_samplers() -> list[SamplerSpec]:
     """Every sampler family statbus ships, covering every plugin in SAMPLED."""
     from pipeline.samplers import (  # noqa: F401 - filled in by the family modules
+        amps,
+        cloud,
+        connections,
+        containers,
         cpu,
         disk,
+        folders,
+        gpu,
+        irq,
         memory,
         network,
+        ports,
         processes,
+        raid,
         sensors,
+        smart,
         system,
+        vms,
+        wifi,
     )
 
     return [
@@ -28,4 +40,16 @@ def all_samplers() -> list[SamplerSpec]:
         *processes.SAMPLERS,
         *sensors.SAMPLERS,
         *system.SAMPLERS,
+        *amps.SAMPLERS,
+        *cloud.SAMPLERS,
+        *connections.SAMPLERS,
+        *containers.SAMPLERS,
+        *folders.SAMPLERS,
+        *gpu.SAMPLERS,
+        *irq.SAMPLERS,
+        *ports.SAMPLERS,
+        *raid.SAMPLERS,
+        *smart.SAMPLERS,
+        *vms.SAMPLERS,
+        *wifi.SAMPLERS,
     ]

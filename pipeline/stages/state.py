@@ -44,7 +44,9 @@ class StateStage:
         self._all: bytes | None = None
         self.version = 0
         self._first_round = trio.Event()
-        if not self.plugins:  # nothing to wait for
+        #: the plugins a first round waits for (``help`` is never published: it is null)
+        self._published = {p for p in self.plugins if PLUGINS[p].kind != "none"}
+        if not self._published:  # nothing to wait for
             self._first_round.set()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -81,7 +83,7 @@ class StateStage:
         self._ts[plugin] = ts
         self._all = None
         self.version += 1
-        if not self._first_round.is_set() and len(self._ts) == len(self.plugins):
+        if not self._first_round.is_set() and self._published <= self._ts.keys():
             self._first_round.set()
 
     async def wait_first_round(self) -> None:

@@ -6,12 +6,24 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from pipeline.config import Config
+from pipeline.config import Config, from_mapping
 from pipeline.plugins import PLUGINS
 from pipeline.samplers.base import SampleContext, SampleFn
 
 #: between the two readings of a rate: long enough for counters to move
 PAUSE = 0.2
+
+
+#: the built-in configuration with nothing that leaves the machine: the cloud metadata
+#: URL on a loopback port nothing listens on, and no default-gateway ping
+LOOPBACK_ONLY = {
+    "cloud": {"url": "http://127.0.0.1:9"},
+    "ports": {"port_default_gateway": False},
+}
+
+
+def loopback_config() -> Config:
+    return from_mapping(LOOPBACK_ONLY)
 
 
 def context(
@@ -21,7 +33,7 @@ def context(
     config: Config | None = None,
 ) -> SampleContext:
     enabled = frozenset(PLUGINS if plugins is None else plugins)
-    return SampleContext(config or Config(), enabled, extended_pid)
+    return SampleContext(config or loopback_config(), enabled, extended_pid)
 
 
 def two_rounds(

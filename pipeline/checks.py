@@ -1,0 +1,71 @@
+"""Checks of configuration values: each takes the dotted key and the value as written,
+and returns the value to keep or raises :class:`ConfigError` naming the key, the value
+and the reason, on one line."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A bad configuration value: ``key``, ``value`` and ``reason``."""
+
+    def __init__(self, key: str, value: Any, reason: str) -> None:
+        self.key, self.value, self.reason = key, value, reason
+        super().__init__(f"config error: {key} = {value!r}: {reason}")
+
+
+Check = Callable[[str, Any], Any]
+
+
+def number(lo: float, hi: float = math.inf, *, integer: bool = False) -> Check:
+    def check(key: str, value: Any) -> Any:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            kind = "an integer" if integer else "a number"
+            raise ConfigError(key, value, f"must be {kind}, not {type(value).__name__}")
+        if integer and not isinstance(value, int):
+            raise ConfigError(key, value, "must be an integer")
+        if not lo <= value <= hi or (isinstance(value, float) and math.isnan(value)):
+            bound = f"between {lo:g} and {hi:g}" if hi != math.inf else f"at least {lo:g}"
+            raise ConfigError(key, value, f"must be {bound}")
+        return value if integer else float(value)
+
+    return check
+
+
+def boolean(key: str, value: Any) -> Any:
+    if not isinstance(value, bool):
+        raise ConfigError(key, value, f"must be true or false, not {type(value).__name__}")
+    return value
+
+
+def string(*, choices: tuple[str, ...] = (), max_len: int = 4096) -> Check:
+    def check(key: str, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise ConfigError(key, value, f"must be a string, not {type(value).__name__}")
+        if choices and value not in choices:
+            raise ConfigError(key, value, f"must be one of {', '.join(choices)}")
+        if len(value) > max_len or "\x00" in value:
+            raise ConfigError(key, value, f"must be at most {max_len} characters, no NUL")
+        return value
+
+    return check
+
+
+def string_list(key: str, value: Any) -> Any:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(key, value, "must be a list of non-empty strings")
+    return tuple(value)
+
+
+def regex_list(key: str, value: Any) -> Any:
+    items = string_list(key, value)
+    for item in items:
+        try:
+            re.compile(item)
+        except re.error as exc:
+            raise ConfigError(key, item, f"not a valid regular expression: {exc}") from None
+    return items
