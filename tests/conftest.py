@@ -45,8 +45,13 @@ class LiveStatbus:
 
 
 def start_statbus(tmp: Path, toml: str, *extra: str, ready_timeout: float = 30.0) -> LiveStatbus:
-    """Run ``python -m pipeline.cli --config <toml>`` and wait for its URL line."""
+    """Run ``python -m pipeline.cli --config <toml>`` and wait for its URL line.
+
+    Unless ``toml`` has a ``[ports]`` section, the default-gateway check is turned off:
+    its ping would leave the machine, and tests stay on loopback."""
     path = tmp / "statbus.toml"
+    if not re.search(r"^\[ports\]", toml, re.MULTILINE):
+        toml += "\n[ports]\nport_default_gateway = false\n"
     path.write_text(toml)
     proc = subprocess.Popen(
         [sys.executable, "-m", "pipeline.cli", "--config", str(path), *extra],

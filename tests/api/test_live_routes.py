@@ -35,16 +35,40 @@ def test_status_get_and_head(http: httpx.Client) -> None:
     assert head.content == b""
 
 
-def test_pluginslist_names_every_plugin(http: httpx.Client) -> None:
-    assert sorted(http.get("/pluginslist").json()) == sorted(PLUGINS)
+#: the plugins a default configuration serves (the reference ships the others disabled)
+DEFAULT_ON = sorted(name for name, info in PLUGINS.items() if not info.default_disable)
 
 
-def test_all_has_every_plugin_in_its_shape(http: httpx.Client) -> None:
+def test_pluginslist_names_every_enabled_plugin(http: httpx.Client) -> None:
+    assert sorted(http.get("/pluginslist").json()) == DEFAULT_ON
+    assert {"cloud", "connections", "irq", "raid", "smart", "vms"}.isdisjoint(DEFAULT_ON)
+
+
+def test_all_has_every_enabled_plugin_in_its_shape(http: httpx.Client) -> None:
     data = http.get("/all").json()
-    assert set(data) == set(PLUGINS)
-    for name, info in PLUGINS.items():
+    assert sorted(data) == DEFAULT_ON
+    for name in DEFAULT_ON:
+        info = PLUGINS[name]
+        if info.kind == "none":  # help: null, as the spec shows it
+            assert data[name] is None
+            continue
         expected = {"list": list, "dict": dict, "value": str}[info.kind]
         assert isinstance(data[name], expected), name
+
+
+def test_a_plugin_disabled_by_default_answers_like_an_unknown_one(http: httpx.Client) -> None:
+    for path in ("/irq", "/connections/limits", "/raid/views", "/vms/top/1"):
+        resp = http.get(path)
+        assert resp.status_code == 400, path
+        assert _detail(resp).startswith("Unknown plugin ")
+
+
+def test_help_is_null_and_has_a_limits_document(http: httpx.Client) -> None:
+    resp = http.get("/help")
+    assert resp.status_code == 200
+    assert resp.json() is None
+    assert http.get("/help/limits").json() == {"history_size": 1200.0}
+    assert http.get("/help/nosuch").status_code == 404
 
 
 def test_plugin_and_field(http: httpx.Client) -> None:

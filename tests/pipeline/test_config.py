@@ -49,7 +49,10 @@ def test_defaults() -> None:
     assert (config.global_.retry_initial, config.global_.retry_max) == (1.0, 60.0)
     assert (config.api.bind, config.api.port, config.api.url_prefix) == ("127.0.0.1", 61208, "")
     assert config.api.cors_origins == ("*",)
-    assert config.enabled_plugins() == list(PLUGINS)
+    assert config.enabled_plugins() == [p for p in PLUGINS if not PLUGINS[p].default_disable]
+    # the reference ships these disabled: costly, privileged, or reaching a network service
+    off = {p for p in SAMPLED if config.plugins[p].disable}
+    assert off == {"cloud", "connections", "irq", "raid", "smart", "vms"}
 
 
 def test_shipped_config_file_matches_the_built_in_defaults() -> None:
@@ -58,7 +61,7 @@ def test_shipped_config_file_matches_the_built_in_defaults() -> None:
 
     assert config.source == str(SHIPPED_CONFIG)
     assert config.as_dict(redact=False) == Config().as_dict(redact=False)
-    assert config.enabled_plugins() == list(PLUGINS)
+    assert config.enabled_plugins() == Config().enabled_plugins()
 
 
 def test_precedence_defaults_then_file_then_overrides(tmp_path: Path) -> None:
@@ -128,7 +131,9 @@ def test_disabled_plugins_leave_the_enabled_list() -> None:
 
     enabled = config.enabled_plugins()
     assert "percpu" not in enabled and "sensors" not in enabled
-    assert enabled == [p for p in PLUGINS if p not in ("percpu", "sensors")]
+    assert enabled == [p for p in Config().enabled_plugins() if p not in ("percpu", "sensors")]
+    # a plugin the reference ships disabled is enabled with disable = false
+    assert "irq" in cfg.from_mapping({"irq": {"disable": False}}).enabled_plugins()
 
 
 def test_config_is_frozen() -> None:
@@ -493,8 +498,10 @@ def test_as_dict_sections_and_redaction() -> None:
     assert shown["api"]["cors_origins"] == ["*"]
     # Plugin sections show the effective refresh and timeout.
     plain = {"hysteresis": 0.0, "hide": [], "show": []}
-    assert shown["percpu"] == {"disable": True, "refresh": 2.0, "timeout": 10.0, **plain}
-    assert shown["fs"] == {"disable": False, "refresh": 60.0, "timeout": 10.0, **plain}
+    assert shown["percpu"] == {
+        "disable": True, "refresh": 2.0, "timeout": 10.0, **plain, "max_cpu_display": 4
+    }  # fmt: skip
+    assert shown["fs"] == {"disable": False, "refresh": 60.0, "timeout": 10.0, **plain, "allow": []}
     assert shown["global"]["refresh"] == 2.0
 
 
