@@ -83,11 +83,23 @@ def columns(data: Any) -> Iterator[tuple[str, Any]]:
             yield from columns(item)
 
 
+#: fields the reference leaves out of a plugin's export (its ``export_exclude_list``):
+#: containers' nested dicts repeat the flat ``cpu_percent``, ``memory_usage``, ... fields
+EXPORT_EXCLUDED = {"containers": frozenset({"cpu", "io", "memory", "network"})}
+
+
 def export_data(plugin: str, data: Any) -> Any:
     """The data as exported: ``uptime`` becomes ``{"seconds": N}``; other bare values
-    (``version``, ``psutilversion``, only when asked for) stay bare."""
+    (``version``, ``psutilversion``, only when asked for) stay bare; the fields of
+    :data:`EXPORT_EXCLUDED` are left out."""
     if plugin == "uptime" and isinstance(data, str):
         return {"seconds": uptime_seconds(data)}
+    excluded = EXPORT_EXCLUDED.get(plugin)
+    if excluded and isinstance(data, list):
+        return [
+            {k: v for k, v in e.items() if k not in excluded} if isinstance(e, dict) else e
+            for e in data
+        ]
     return data
 
 

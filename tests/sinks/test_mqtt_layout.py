@@ -52,7 +52,7 @@ def test_mqtt_section_round_trips_with_the_password_redacted() -> None:
         ({"devicename": "h#"}, "mqtt.devicename = 'h#': must not contain"),
         ({"topic": ""}, "mqtt.topic = '': must not be empty"),
         ({"topic": "a\x00"}, "no NUL"),
-        ({"plugins": ["cpu", "gpu"]}, "mqtt.plugins = 'gpu': unknown plugin"),
+        ({"plugins": ["cpu", "tpu"]}, "mqtt.plugins = 'tpu': unknown plugin"),
         ({"exclude": ["nope"]}, "mqtt.exclude = 'nope': unknown plugin"),
         ({"qos": 3}, "mqtt.qos = 3: must be between 0 and 2"),
         ({"topic_structure": "flat"}, "must be one of per-plugin, per-metric"),
@@ -181,3 +181,22 @@ def test_keep_alive_ticker_runs_every_quarter_keep_alive_within_bounds() -> None
     assert misc_interval(8) == 2.0
     assert misc_interval(5) == 1.25
     assert misc_interval(3600) == 5.0
+
+
+def test_containers_are_exported_without_their_nested_dicts() -> None:
+    """As the reference's export_exclude_list: the flat fields carry the same numbers."""
+    entry = {
+        "key": "name", "name": "web", "cpu": {"total": 1.5}, "cpu_percent": 1.5,
+        "memory": {"usage": 10}, "memory_usage": 10, "io": {"cumulative_ior": 1},
+        "network": {"cumulative_rx": 2}, "status": "running",
+    }  # fmt: skip
+    layout = Layout("glances", "h", PER_METRIC, ["containers"])
+    topics = dict(layout.messages("containers", [entry]))
+    assert topics["glances/h/containers/web/cpu_percent"] == b"1.5"
+    assert not any(t.split("/")[-1] in ("cputotal", "memoryusage") for t in topics)
+    per_plugin = Layout("glances", "h", "per-plugin", ["containers"])
+    ((_, payload),) = per_plugin.messages("containers", [entry])
+    assert set(orjson.loads(payload)["web"]) == {
+        "key", "name", "cpu_percent", "memory_usage", "status"
+    }  # fmt: skip
+    assert entry["cpu"] == {"total": 1.5}  # the served data is left as it is
