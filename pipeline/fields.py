@@ -448,7 +448,28 @@ FIELDS: dict[str, dict[str, FieldInfo]] = {
         "cpu_hz": F("CPU max frequency.", "hertz"),
         "percpu": F("Per-CPU usage (list, as the percpu plugin).", "list"),
     },
-    "raid": {},
+    "raid": {
+        "status": F(
+            "Array status: active, inactive, or broken (a raid0 or linear array missing a member).",
+            "",
+        ),
+        "type": F(
+            "Array personality: raid0, raid1, raid5, linear... (None for an inactive array).", ""
+        ),
+        "components": F("Member devices (dict of device name: role number in the array).", ""),
+        "available": F(
+            "Number of devices the array should have (None for raid0, linear and inactive arrays).",
+            "number",
+        ),
+        "used": F(
+            "Number of devices of the array that work (None for raid0, linear and inactive arrays).",
+            "number",
+        ),
+        "config": F(
+            "State of each device of the array: U up, _ down (None for raid0, linear and inactive arrays).",
+            "",
+        ),
+    },
     "sensors": {
         "label": F("Sensor label.", ""),
         "unit": F("Sensor unit.", ""),
@@ -487,5 +508,9 @@ FIELDS: dict[str, dict[str, FieldInfo]] = {
         "engine_version": F("VM engine version.", ""),
         "time_since_update": F("Number of seconds since last update.", "seconds"),
     },
-    "wifi": {},
+    "wifi": {
+        "ssid": F("Wi-Fi network name.", ""),
+        "quality_link": F("Signal quality level.", "dBm"),
+        "quality_level": F("Signal strong level.", "dBm"),
+    },
 }
