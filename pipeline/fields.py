@@ -263,6 +263,7 @@ FIELDS: dict[str, dict[str, FieldInfo]] = {
     "irq": {
         "irq_line": F("IRQ line name.", ""),
         "irq_rate": F("IRQ rate per second.", "numberpersecond"),
+        "time_since_update": F("Number of seconds since last update.", "seconds"),
     },
     "load": {
         "min1": F(

@@ -50,7 +50,13 @@ def test_every_field_the_samplers_emit_is_described() -> None:
     for spec in all_samplers():
         data, _ = spec.sample(firsts[spec.name], ctx)
         for plugin, value in data.items():
-            entries: list[Any] = value if isinstance(value, list) else [value]
+            entries: list[Any] = (
+                value
+                if isinstance(value, list)
+                else list(value.values())
+                if plugin == "raid"  # keyed by array
+                else [value]
+            )
             for entry in entries:
                 if isinstance(entry, dict):
                     emitted.setdefault(plugin, set()).update(entry)
