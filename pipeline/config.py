@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import plugin_options
-from pipeline.checks import Check, ConfigError
+from pipeline.checks import Check
+from pipeline.checks import ConfigError as ConfigError  # re-exported: callers catch it here
 from pipeline.checks import boolean as _boolean
 from pipeline.checks import number as _number
 from pipeline.checks import regex_list as _regex_list

@@ -87,6 +87,8 @@ FIELDS: dict[str, dict[str, FieldInfo]] = {
         "nf_conntrack_count": F("Number of tracked connections.", "number"),
         "nf_conntrack_max": F("Maximum number of tracked connections.", "number"),
         "nf_conntrack_percent": F("Percentage of tracked connections.", "percent"),
+        "net_connections_enabled": F("Whether the TCP connection states could be read.", "bool"),
+        "nf_conntrack_enabled": F("Whether the netfilter conntrack counts could be read.", "bool"),
     },
     "containers": {
         "name": F("Container name.", ""),
