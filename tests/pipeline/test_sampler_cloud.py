@@ -172,6 +172,7 @@ def test_stall_is_cut_by_the_sampler_timeout(metadata: Metadata) -> None:
     # 2 x 5 s would outlast the sampler timeout (2 s): 80 % of it is the budget
     assert sample(metadata.url, request_timeout=5, timeout=2) == {}
     assert time.monotonic() - start < 3
+    assert metadata.requests[0] == ("GET", "/openstack/latest/meta-data/project_id")
 
 
 def test_refused_is_empty(caplog: pytest.LogCaptureFixture) -> None:
