@@ -106,7 +106,12 @@ def scan(root: str, wanted: list[list[re.Pattern[str]]]) -> list[list[Proc]]:
     patterns per AMP), in pid order.  A process that ends while read is left out; a
     command line that is denied is empty."""
     found: list[list[Proc]] = [[] for _ in wanted]
-    for pid in _pids(root):
+    try:
+        pids = _pids(root)
+    except OSError as exc:  # no procfs here: nothing runs, as far as we can tell
+        log.debug("cannot list %s: %s", root, exc)
+        return found
+    for pid in pids:
         base = f"{root}/{pid}"
         try:
             stat = procfs.read(base + "/stat")

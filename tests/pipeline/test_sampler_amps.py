@@ -137,6 +137,14 @@ def test_entry_shape_as_the_spec(proc_root: Path, clock: FakeClock) -> None:
     assert isinstance(state, AmpsState)
 
 
+def test_no_procfs_counts_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: FakeClock
+) -> None:
+    monkeypatch.setattr(procfs, "PROC", str(tmp_path / "absent"))
+    data, _ = sample_amps(None, _ctx({"name": "x", "regex": "x", "countmin": 1}))
+    assert [(e["count"], e["result"]) for e in data["amps"]] == [(0, "No running process")]
+
+
 def test_no_amp_configured_is_the_empty_value() -> None:
     data, _ = sample_amps(None, context(["amps"]))
     assert data == {"amps": PLUGINS["amps"].empty()} == {"amps": []}
