@@ -76,7 +76,15 @@ FIELDS: dict[str, dict[str, FieldInfo]] = {
         "countmin": F("Minimum number of matching processes.", "number"),
         "countmax": F("Maximum number of matching processes.", "number"),
     },
-    "cloud": {},
+    "cloud": {
+        "id": F(
+            "Cloud identifier of the instance: the EC2 AMI id or the OpenStack project id.", ""
+        ),
+        "name": F("Name of the instance: the EC2 instance id or the OpenStack instance name.", ""),
+        "type": F("Type of the instance: the EC2 instance type or the OpenStack role.", ""),
+        "region": F("Availability zone of the instance.", ""),
+        "platform": F("Cloud platform: OpenStack or Amazon EC2.", ""),
+    },
     "connections": {
         "LISTEN": F("Number of TCP connections in LISTEN state.", "number"),
         "ESTABLISHED": F("Number of TCP connections in ESTABLISHED state.", "number"),
