@@ -733,6 +733,20 @@ async def test_hide_and_show_filter_list_items(clock: trio.testing.MockClock) ->
         assert [e["interface_name"] for e in seen.stats[0][1].data] == expected, options
 
 
+async def test_aliases_are_published_and_matched_by_hide(clock: trio.testing.MockClock) -> None:
+    def nics(previous: Any, ctx: SampleContext) -> tuple[dict[str, Any], Any]:
+        names = ["lo", "eth0", "eth1"]
+        entries = [{"interface_name": n, "key": "interface_name", "alias": None} for n in names]
+        return {"network": entries}, 1
+
+    config = cfg.from_mapping({"network": {"alias": "eth0:WAN,eth1:LAN", "hide": ["lan"]}})
+    bus = Bus()
+    runner = SamplerRunner(bus, config, [SamplerSpec("network", ("network",), nics)])
+    seen = await run_for(runner, bus, 0.5)
+    published = [(e["interface_name"], e["alias"]) for e in seen.stats[0][1].data]
+    assert published == [("lo", None), ("eth0", "WAN")]
+
+
 # --- plugins sampled on demand -------------------------------------------------------------
 
 
