@@ -9,7 +9,14 @@ Glances' ``int(time_rate / count_rate)`` without the rounding of the two floored
 
 ``fs`` lists the physical partitions (what ``psutil.disk_partitions(all=False)`` lists), one entry
 per mount point (a later mount over the same point wins, as the kernel shows it).  A
-mount whose usage cannot be read is skipped for that round only.
+mount whose usage cannot be read is skipped for that round only.  The ``allow`` option
+adds the mounts (of ``psutil.disk_partitions(all=True)``) whose file-system type
+contains one of its strings (``allow = ["tmpfs", "nfs"]``; ``"fuse"`` takes
+``fuse.sshfs``), on mount points not already listed, as the reference does.  A mount
+that ``hide``/``show`` hides is not even measured (no ``statvfs`` on it: a dead NFS
+server cannot stall the round for a mount nobody wants), as in the reference; the
+runner filters the published list again, with the aliases
+(docs/plugins/options.md).
 
 Both read their sources directly (:mod:`pipeline.samplers.procfs`) with psutil's
 parsing and formulas: ``/proc/diskstats`` (psutil's ``nowrap`` kept in the state),
@@ -19,8 +26,9 @@ parsing and formulas: ``/proc/diskstats`` (psutil's ``nowrap`` kept in the state
 from __future__ import annotations
 
 import logging
+import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,9 +89,56 @@ def sample_diskio(
     return {"diskio": entries}, state
 
 
+def all_partitions() -> list[procfs.Partition]:
+    """``psutil.disk_partitions(all=True)``: every mount, whatever its type (a ``none``
+    device is ""), read from the mount table :func:`procfs.disk_partitions` reads."""
+    if procfs.PROC == "/proc" and os.path.isfile("/etc/mtab"):
+        mounts_path = "/etc/mtab"
+    else:
+        mounts_path = f"{procfs.PROC}/self/mounts"
+    return [
+        procfs.Partition("" if device == "none" else device, mountpoint, fstype, opts)
+        for device, mountpoint, fstype, opts in procfs.parse_mounts(procfs.read(mounts_path))
+    ]
+
+
+def _partitions(allow: tuple[str, ...]) -> list[procfs.Partition]:
+    """The physical partitions, then the mounts ``allow`` adds (a type containing one
+    of its strings, on a mount point not listed yet)."""
+    parts = procfs.disk_partitions()
+    if not allow:
+        return parts
+    listed = {p.mountpoint for p in parts}
+    for part in all_partitions():
+        if part.mountpoint not in listed and any(a in part.fstype for a in allow):
+            parts.append(part)
+    return parts
+
+
+#: the last configuration's fs hide/show filter: ``(config, filter)``
+_FILTER: tuple[Any, Callable[[dict[str, Any]], bool] | None] | None = None
+
+
+def _fs_filter(config: Any) -> Callable[[dict[str, Any]], bool] | None:
+    global _FILTER
+    cached = _FILTER
+    if cached is not None and cached[0] is config:
+        return cached[1]
+    from pipeline.samplers.runner import display_filter  # the runner's own rule
+
+    shown = display_filter("fs", config)
+    _FILTER = (config, shown)
+    return shown
+
+
 def sample_fs(previous: Any, ctx: SampleContext) -> tuple[dict[str, Any], None]:
     by_mount: dict[str, dict[str, Any]] = {}
-    for part in procfs.disk_partitions():
+    shown = _fs_filter(ctx.config)
+    for part in _partitions(ctx.config.plugins["fs"].options["allow"]):
+        if shown is not None and not shown(
+            {"mnt_point": part.mountpoint, "device_name": part.device}
+        ):
+            continue
         try:
             usage = procfs.disk_usage(part.mountpoint)
         except OSError as exc:  # gone, or unreadable (permissions, a dead device)

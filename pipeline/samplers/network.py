@@ -5,6 +5,13 @@ rate fields (see :func:`~pipeline.samplers.base.rate_fields`).  The first call o
 primes the counters; after that, an interface that appears mid-run gets its rate fields
 at once, with a zero delta and rate (Glances publishes it once without them).
 ``speed`` is psutil's Mbps times 1048576, as in the reference; ``is_up`` is present.
+``alias`` is ``None`` here; the runner writes the configured one (``alias`` option).
+
+Options (``[network]``, docs/plugins/options.md): ``hide_no_up`` leaves out the
+interfaces that are not up (``is_up`` false: psutil's ``isup``, IFF_RUNNING);
+``hide_no_ip`` leaves out those without an address other than a link-layer one
+(``psutil.net_if_addrs()``: an IPv4 or IPv6 address), as the reference does.  Their
+counters are still tracked, so an interface that comes up gets its rates at once.
 
 ``ip`` is the first IPv4 address of an interface that is up and not loopback, preferring
 the interface of the default route; ``gateway`` is that route's gateway, read from
@@ -63,8 +70,14 @@ def sample_network(
         return {}, state
     elapsed = now - previous.ts
     stats = procfs.nic_stats(raw)
+    options = ctx.config.plugins["network"].options
+    hide_no_up, with_ip = options["hide_no_up"], _with_ip(options["hide_no_ip"])
     entries: list[dict[str, Any]] = []
     for name, (sent, recv) in state.counters.items():
+        nic = stats.get(name)
+        is_up = bool(nic.flags & procfs.IFF_RUNNING) if nic is not None else False
+        if (hide_no_up and not is_up) or (with_ip is not None and name not in with_ip):
+            continue
         before = previous.counters.get(name)  # None: new interface, zero delta and rate
         prev_sent: int | None = None
         prev_recv: int | None = None
@@ -76,12 +89,28 @@ def sample_network(
         rate_fields(entry, "bytes_sent", sent, prev_sent, elapsed)
         rate_fields(entry, "bytes_recv", recv, prev_recv, elapsed)
         rate_fields(entry, "bytes_all", sent + recv, prev_all, elapsed)
-        nic = stats.get(name)
         entry["speed"] = nic.speed * SPEED_FACTOR if nic is not None else 0
-        entry["is_up"] = bool(nic.flags & procfs.IFF_RUNNING) if nic is not None else False
+        entry["is_up"] = is_up
         entry["time_since_update"] = elapsed
         entries.append(entry)
     return {"network": entries}, state
+
+
+def _with_ip(wanted: bool) -> frozenset[str] | None:
+    """With ``hide_no_ip``: the interfaces that have an address of a family other than
+    the link layer's (AF_PACKET), as the reference's ``a.family != psutil.AF_LINK``;
+    ``None`` (nothing hidden) without the option, or when the addresses cannot be
+    read (hiding every interface on a failed read would be worse)."""
+    if not wanted:
+        return None
+    try:
+        addrs = psutil.net_if_addrs()
+    except OSError as exc:
+        log.debug("cannot read the interface addresses: %s", exc)
+        return None
+    return frozenset(
+        name for name, items in addrs.items() if any(a.family != psutil.AF_LINK for a in items)
+    )
 
 
 # --- ip --------------------------------------------------------------------------------

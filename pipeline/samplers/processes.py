@@ -27,6 +27,11 @@ seconds as the reference does.
   process' first round (the previous values then repeat the current ones), and the
   list is ``[0, 0, 0, 0, 0]`` where I/O counters are denied.
 * The first call publishes only ``processcount`` (CPU usage needs two readings).
+* ``processlist`` and ``programlist`` are sorted by the ``[processlist] sort_key``
+  option (:func:`sort_entries`): ``auto`` (the default) and ``cpu_percent`` are CPU
+  then memory, descending; ``memory_percent``, ``io_counters`` (bytes read and written
+  over the interval) and ``cpu_times`` (user + system) descending; ``name`` and
+  ``username`` ascending, as the reference sorts them.
 * A process that vanishes mid-read is left out; details that are denied (or that a
   zombie no longer has) are ``None`` (``[]`` for cmdline).
 
@@ -289,6 +294,54 @@ def extended_stats(proc: psutil.Process) -> dict[str, Any]:
     }
 
 
+#: the sort keys that are CPU then memory, descending (programs.sort_processes)
+_AUTO = frozenset({"auto", "cpu_percent"})
+
+
+def _number(value: Any) -> float:
+    return value if isinstance(value, (int, float)) else float("-inf")
+
+
+def _text(value: Any) -> tuple[bool, str]:
+    """A name for an ascending sort: those without one (denied) after the others."""
+    return (value is None, "" if value is None else str(value))
+
+
+def _io_bytes(entry: dict[str, Any]) -> float:
+    """Bytes read and written over the interval (the reference's
+    ``io[0] - io[2] + io[1] - io[3]``)."""
+    io: Any = entry.get("io_counters")
+    try:
+        return float(io[0] - io[2] + io[1] - io[3])
+    except (IndexError, TypeError):
+        return float("-inf")
+
+
+def _cpu_time(entry: dict[str, Any]) -> float:
+    times = entry.get("cpu_times") or {}
+    return _number(times.get("user", 0.0)) + _number(times.get("system", 0.0))
+
+
+#: sort key -> (key function, descending); ``name``/``username`` break ties on
+#: ``memory_percent`` in the same (ascending) order, as the reference's tuple sort does
+_SORTS: dict[str, tuple[Any, bool]] = {
+    "memory_percent": (lambda e: _number(e["memory_percent"]), True),
+    "name": (lambda e: (_text(e["name"]), _number(e["memory_percent"])), False),
+    "username": (lambda e: (_text(e["username"]), _number(e["memory_percent"])), False),
+    "io_counters": (_io_bytes, True),
+    "cpu_times": (_cpu_time, True),
+}
+
+
+def sort_entries(entries: list[dict[str, Any]], sort_key: str) -> None:
+    """Sort processes (or programs) in place by the ``sort_key`` option."""
+    if sort_key in _AUTO:
+        sort_processes(entries)
+        return
+    key, descending = _SORTS[sort_key]
+    entries.sort(key=key, reverse=descending)
+
+
 def _pids(root: str) -> list[int]:
     """psutil.pids(): the numeric entries of /proc, sorted."""
     return sorted(int(name) for name in os.listdir(root) if name.isdigit())
@@ -387,11 +440,15 @@ def sample_processes(
             "pid_max": pid_max,
         }
     if previous is not None:
-        sort_processes(entries)
+        sort_key = ctx.config.plugins["processlist"].options["sort_key"]
+        sort_entries(entries, sort_key)
         if want_list:
             data["processlist"] = entries
         if want_programs:
-            data["programlist"] = group_programs(entries)
+            programs = group_programs(entries)  # sorted the "auto" way
+            if sort_key not in _AUTO:
+                sort_entries(programs, sort_key)
+            data["programlist"] = programs
     return data, state_out
 
 
