@@ -44,7 +44,13 @@ class LiveStatbus:
                     pipe.close()
 
 
-def start_statbus(tmp: Path, toml: str, *extra: str, ready_timeout: float = 30.0) -> LiveStatbus:
+def start_statbus(
+    tmp: Path,
+    toml: str,
+    *extra: str,
+    ready_timeout: float = 30.0,
+    env: dict[str, str] | None = None,
+) -> LiveStatbus:
     """Run ``python -m pipeline.cli --config <toml>`` and wait for its URL line.
 
     Unless ``toml`` has a ``[ports]`` section, the default-gateway check is turned off:
@@ -59,7 +65,12 @@ def start_statbus(tmp: Path, toml: str, *extra: str, ready_timeout: float = 30.0
         stderr=subprocess.PIPE,
         text=True,
         # its state (events, history) in the test's folder, never in a real home
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "XDG_STATE_HOME": str(tmp / "state")},
+        env={
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "XDG_STATE_HOME": str(tmp / "state"),
+            **(env or {}),
+        },
     )
     live = LiveStatbus(proc, base="")
     _STARTED.append(live)

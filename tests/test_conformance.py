@@ -1,5 +1,7 @@
-"""Conformance with the specification: every documented Linux field of every plugin
-statbus implements is present, with a sensible type, in the live ``/api/4/all``.
+"""Conformance with the specification: every documented Linux field of every plugin is
+present, with a sensible type, in the live ``/api/4/all``: of the default configuration,
+and of one with all 34 plugins on and given something to report (a folder, a loopback
+port, an application monitor, a loopback cloud-metadata server, ...).
 
 The spec is ``tests/spec/glances-api-v4.rst`` (or ``$STATBUS_SPEC``): a copy of the
 project's ``../shared/spec/glances-api-v4.rst``, kept in the repository so that a
@@ -11,6 +13,10 @@ from __future__ import annotations
 
 import os
 import re
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +24,7 @@ import httpx
 import pytest
 
 from pipeline.plugins import PLUGINS
-from tests.conftest import LiveStatbus
+from tests.conftest import LiveStatbus, start_statbus
 
 SPEC_COPY = Path(__file__).resolve().parent / "spec" / "glances-api-v4.rst"
 SPEC_ORIGINAL = Path(__file__).resolve().parents[2] / "shared" / "spec" / "glances-api-v4.rst"
@@ -38,7 +44,33 @@ NULLABLE = {
     ("ip", "gateway"),
     ("processlist", "nice"),
     ("programlist", "nice"),
+    # unset thresholds and limits of the configured targets
+    ("amps", "countmin"),
+    ("amps", "countmax"),
+    ("folders", "careful"),
+    ("folders", "warning"),
+    ("folders", "critical"),
+    ("ports", "rtt_warning"),
+    ("ports", "status"),  # not checked yet, or no ping command for an ICMP target
+    # rates on a container's first sighting, and what a card does not report
+    ("containers", "io_rx"),
+    ("containers", "io_wx"),
+    ("containers", "network_rx"),
+    ("containers", "network_tx"),
+    ("gpu", "mem"),
+    ("gpu", "proc"),
+    ("gpu", "temperature"),
+    ("gpu", "fan_speed"),
 }
+#: a port that does not answer has status False (the reference's "unreachable")
+FALSE_MEANS_DOWN = {("ports", "status")}
+#: fields the spec documents only for some engines: (plugin, field) -> (field, value)
+ONLY_WHEN = {
+    ("containers", "pod_name"): ("engine", "podman"),
+    ("containers", "pod_id"): ("engine", "podman"),
+}
+#: cumulative CPU time "percent" (the reference's unit) is not bounded by 100 x CPUs
+UNBOUNDED_PERCENT = {("vms", "cpu_time"), ("vms", "cpu_time_gauge")}
 # Where the spec's own example contradicts its unit, the example (what clients see) wins:
 # programlist entries aggregate processes and carry "pid": "_".
 EXAMPLE_VALUES = {("programlist", "pid"): "_"}
@@ -96,6 +128,8 @@ def check_type(plugin: str, field: str, description: str, unit: str, value: Any)
     if value is None:
         assert (plugin, field) in NULLABLE or unit == "None", f"{where}: unexpected null"
         return
+    if value is False and (plugin, field) in FALSE_MEANS_DOWN:
+        return
     if "(dict with" in description:
         assert isinstance(value, dict), where
     elif "(list with" in description or unit == "list":
@@ -106,7 +140,7 @@ def check_type(plugin: str, field: str, description: str, unit: str, value: Any)
         assert isinstance(value, bool), where
     elif unit in NUMBER_UNITS:
         assert isinstance(value, int | float) and not isinstance(value, bool), where
-        if unit == "percent":
+        if unit == "percent" and (plugin, field) not in UNBOUNDED_PERCENT:
             assert -0.001 <= value <= 100.0 * max(1, os.cpu_count() or 1), where
 
 
@@ -116,31 +150,163 @@ def test_spec_is_readable() -> None:
     assert spec["diskio"]["read_bytes"] == ("Number of bytes read", "byte")
 
 
-@pytest.fixture(scope="module")
-def all_stats(live: LiveStatbus) -> dict[str, Any]:
-    data: dict[str, Any] = httpx.get(f"{live.base}/all", timeout=10).json()
-    return data
+def spec_plugins(text: str) -> list[str]:
+    """The names of the spec's ``GET plugins list`` example."""
+    block = text[text.index("GET plugins list") :]
+    block = block[: block.index("]") + 1]
+    return re.findall(r'"(\w+)"', block)
 
 
-@pytest.mark.parametrize("plugin", sorted(PLUGINS))
-def test_documented_linux_fields_are_served(plugin: str, all_stats: dict[str, Any]) -> None:
+def check_plugin(plugin: str, value: Any) -> int:
+    """Every documented Linux field in every entry of ``value``; the number of entries."""
     spec = parse_spec(SPEC.read_text())
     documented = {
         f: meta
         for f, meta in spec.get(plugin, {}).items()
         if is_linux(meta[0]) and (plugin, f) not in NOT_ON_BY_DEFAULT
     }
-    value = all_stats[plugin]
-    if PLUGINS[plugin].kind == "value":
+    info = PLUGINS[plugin]
+    if info.kind == "value":
         assert isinstance(value, str) and value
-        return
+        return 1
+    if info.kind == "none":  # help: the spec shows null
+        assert value is None
+        return 0
+    if value == {} and info.absent == "dict":  # smart, vms without their tool
+        return 0
     entries = value if isinstance(value, list) else [value]
-    if not entries:
-        pytest.skip(f"{plugin}: this machine has nothing to report")
+    if info.kind == "dict" and plugin == "raid":
+        entries = list(value.values())
     for entry in entries:
         for field, (description, unit) in documented.items():
+            only = ONLY_WHEN.get((plugin, field))
+            if only is not None and entry.get(only[0]) != only[1]:
+                continue
             assert field in entry, f"{plugin}.{field} missing from {sorted(entry)}"
             check_type(plugin, field, description, unit, entry[field])
+    return len(entries)
+
+
+@pytest.fixture(scope="module")
+def all_stats(live: LiveStatbus) -> dict[str, Any]:
+    data: dict[str, Any] = httpx.get(f"{live.base}/all", timeout=10).json()
+    return data
+
+
+DEFAULT_ON = sorted(p for p, info in PLUGINS.items() if not info.default_disable)
+
+
+@pytest.mark.parametrize("plugin", DEFAULT_ON)
+def test_documented_linux_fields_are_served(plugin: str, all_stats: dict[str, Any]) -> None:
+    if not check_plugin(plugin, all_stats[plugin]) and PLUGINS[plugin].kind != "none":
+        pytest.skip(f"{plugin}: this machine has nothing to report")
+
+
+# --- every plugin on ----------------------------------------------------------------------
+
+
+class _Metadata(BaseHTTPRequestHandler):
+    """An EC2-style instance-metadata service, on loopback."""
+
+    PATHS = {
+        "/latest/meta-data/ami-id": "ami-0abcdef",
+        "/latest/meta-data/instance-id": "i-0123456789",
+        "/latest/meta-data/instance-type": "t3.micro",
+        "/latest/meta-data/placement/availability-zone": "eu-west-3a",
+    }
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        body = self.PATHS.get(self.path)
+        self.send_response(200 if body else 404)
+        payload = (body or "not found").encode()
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def everything(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """statbus with every plugin on, and targets for the configured ones."""
+    tmp = tmp_path_factory.mktemp("everything")
+    folder = tmp / "folder"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "data").write_bytes(b"x" * 4096)
+    metadata = ThreadingHTTPServer(("127.0.0.1", 0), _Metadata)
+    served = threading.Thread(target=metadata.serve_forever, daemon=True)
+    served.start()
+    listener = socket.create_server(("127.0.0.1", 0))
+    off = "".join(f"[{p}]\ndisable = false\n" for p in ("connections", "irq", "raid"))
+    toml = f"""
+[api]
+port = 0
+[global]
+refresh = 1.0
+{off}
+[smart]
+disable = false
+[vms]
+disable = false
+[cloud]
+disable = false
+url = "http://127.0.0.1:{metadata.server_address[1]}"
+request_timeout = 2.0
+[ports]
+port_default_gateway = false
+[[ports.port]]
+host = "127.0.0.1"
+port = {listener.getsockname()[1]}
+description = "loopback listener"
+[[folders.folder]]
+path = "{folder}"
+warning = 1.0
+[[amps.amp]]
+name = "python"
+regex = "python"
+countmin = 1
+"""
+    live = start_statbus(tmp, toml)
+    try:
+        data: dict[str, Any] = httpx.get(f"{live.base}/all", timeout=10).json()
+        names = httpx.get(f"{live.base}/pluginslist", timeout=10).json()
+        yield {"all": data, "pluginslist": names, "base": live.base}
+    finally:
+        assert live.stop() == 0
+        metadata.shutdown()
+        metadata.server_close()
+        served.join(timeout=5)
+        listener.close()
+
+
+def test_pluginslist_with_every_plugin_on_is_the_specs(everything: dict[str, Any]) -> None:
+    names = spec_plugins(SPEC.read_text())
+    assert len(names) == 34
+    assert everything["pluginslist"] == names
+    assert sorted(PLUGINS) == names
+    assert sorted(everything["all"]) == names
+
+
+@pytest.mark.parametrize("plugin", sorted(PLUGINS))
+def test_every_plugin_on_serves_its_documented_fields(
+    plugin: str, everything: dict[str, Any]
+) -> None:
+    check_plugin(plugin, everything["all"][plugin])
+
+
+def test_the_configured_targets_are_reported(everything: dict[str, Any]) -> None:
+    data = everything["all"]
+    (folder,) = data["folders"]
+    assert folder["size"] >= 4096 and folder["errno"] == 0
+    (port,) = data["ports"]
+    assert port["indice"] == "port_1" and port["description"] == "loopback listener"
+    (amp,) = data["amps"]
+    assert amp["count"] >= 1  # statbus itself is a python process
+    assert data["cloud"]["name"] == "i-0123456789"
+    assert data["cloud"]["platform"] == "Amazon EC2"
+    assert data["connections"]["LISTEN"] >= 1  # the test's own listener at least
+    assert data["help"] is None
 
 
 @pytest.mark.skipif(not SPEC_ORIGINAL.exists(), reason="no ../shared beside this checkout")
