@@ -10,6 +10,9 @@ Each entry is ``{label, unit, value, warning, critical, type}`` with ``value`` a
 
 A sensor without a label is named ``"<chip> <index>"``.  ``label`` is the list's key, so
 a label seen twice gets a numeric suffix (``"Core 0 1"``) rather than hiding the other.
+The ``hide``/``show`` and ``alias`` options are applied by the runner: a sensor is
+matched on this label (and its alias), then an alias replaces the label
+(docs/plugins/options.md).
 Where psutil cannot read a kind of sensor (no such function, a VM without sensors, a
 read error) that kind is simply absent; no sensor at all is ``[]``.
 
