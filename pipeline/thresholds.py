@@ -8,6 +8,9 @@
 * :func:`compute_views` judges one sample: the views of every field, the alerts to feed
   the events list and the per-stat levels (see :class:`pipeline.events.ViewsEvent`).
 
+The rules of the plugins added later (wifi, folders, ports, amps, gpu, containers, ...)
+and the options ``/limits`` shows are in :mod:`pipeline.thresholds_plugins`.
+
 The evaluation is the reference's ``get_alert``: ``value = current * 100 / maximum``,
 limits looked up as ``<stat>_<level>`` then ``<plugin>_<level>``, checked with ``>=``
 from critical down to careful, a limit of 0 meaning "unset".  statbus adds optional
@@ -19,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
+from pipeline import thresholds_plugins as tp
 from pipeline.config import Config, PluginConfig
 from pipeline.fields import FIELDS
 from pipeline.plugins import PLUGINS
@@ -27,8 +31,9 @@ from pipeline.plugins import PLUGINS
 LEVELS = ("OK", "CAREFUL", "WARNING", "CRITICAL")
 _THRESHOLDS = ("careful", "warning", "critical")  # index + 1 is the level
 
-#: a flat limits mapping: thresholds are floats, ``*_log`` switches are bools
-Limits = Mapping[str, float | bool]
+#: a flat limits mapping: thresholds are floats, ``*_log`` switches are bools, and the
+#: plugin's own options (``processlist_nice_warning`` -> a tuple) as they are configured
+Limits = Mapping[str, Any]
 
 
 def _cwc(stat: str, careful: float, warning: float, critical: float) -> dict[str, float]:
@@ -88,18 +93,18 @@ def default_limits(plugin: str, ncpu: int) -> dict[str, float | bool]:
             **_cwc("processlist_cpu", 50, 70, 90),
             **_cwc("processlist_mem", 50, 70, 90),
         },
+        "gpu": {
+            **_cwc("gpu_mem", 50, 70, 90),
+            **_cwc("gpu_proc", 50, 70, 90),
+            **_cwc("gpu_temperature", 60, 70, 80),
+        },
+        "wifi": _cwc("wifi", -65, -75, -85),  # dBm, lower is worse
+        "connections": _cwc("connections_nf_conntrack_percent", 70, 80, 90),
     }
     return dict(tables.get(plugin, {}))
 
 
-def effective_limits(plugin: str, config: PluginConfig, ncpu: int) -> dict[str, float | bool]:
-    """Defaults overlaid with the plugin's configured thresholds and ``*_log`` switches.
-
-    A configured key is prefixed with the plugin name and lower-cased, as the
-    reference's INI parser does: ``[fs] "/_critical"`` -> ``fs_/_critical``,
-    ``[sensors] temperature_core_Ambient_warning`` ->
-    ``sensors_temperature_core_ambient_warning``.
-    """
+def _thresholds(plugin: str, config: PluginConfig, ncpu: int) -> dict[str, float | bool]:
     limits = default_limits(plugin, ncpu)
     for key, value in config.limits.items():
         limits[f"{plugin}_{key}".lower()] = float(value)
@@ -108,29 +113,33 @@ def effective_limits(plugin: str, config: PluginConfig, ncpu: int) -> dict[str, 
     return limits
 
 
+def effective_limits(plugin: str, config: PluginConfig, ncpu: int) -> dict[str, Any]:
+    """Defaults overlaid with the plugin's configured thresholds and ``*_log`` switches,
+    plus the plugin's own options as ``<plugin>_<option>`` (the rules read them there).
+
+    A configured key is prefixed with the plugin name and lower-cased, as the
+    reference's INI parser does: ``[fs] "/_critical"`` -> ``fs_/_critical``,
+    ``[sensors] temperature_core_Ambient_warning`` ->
+    ``sensors_temperature_core_ambient_warning``.
+    """
+    limits: dict[str, Any] = _thresholds(plugin, config, ncpu)
+    for key, value in config.options.items():
+        limits.setdefault(f"{plugin}_{key}", value)
+    return limits
+
+
 #: plugins that have a section in the reference's shipped configuration (they show
 #: ``<plugin>_disable``); the others only show ``history_size``
 _SECTIONED = frozenset(
-    "cpu diskio fs ip load mem memswap network percpu processcount processlist quicklook"
-    " sensors system".split()
+    "amps cloud connections containers cpu diskio folders fs gpu ip irq load mem memswap"
+    " network percpu ports processcount processlist quicklook raid sensors smart system"
+    " vms wifi".split()
 )
-#: options of the reference's shipped configuration that describe what statbus does
-_OPTIONS: dict[str, dict[str, Any]] = {
-    "diskio": {"diskio_hide_zero": ["False"]},
-    "network": {"network_hide_zero": ["False"]},
-    "ip": {"ip_public_disabled": ["True"]},
-    "percpu": {"percpu_max_cpu_display": 4.0},
-    "processlist": {
-        "processlist_nice_warning": [str(n) for n in range(-20, 20) if n != 0],
-        "processlist_status_critical": ["Z", "D"],
-        "processlist_status_ok": ["R", "W", "P", "I"],
-    },
-    "quicklook": {"quicklook_bar_char": ["|"], "quicklook_list": ["cpu", "mem", "load"]},
-}
 
 
 def has_rules(plugin: str) -> bool:
-    """Whether any threshold rule judges ``plugin`` (the others' views are all DEFAULT)."""
+    """Whether a rule gives ``plugin`` levels or alerts (its verdicts are published; the
+    others' views are made on request: all DEFAULT, or decorated for display only)."""
     return plugin in _DICT_RULES or plugin in _ENTRY_RULES
 
 
@@ -148,7 +157,7 @@ def limits_document(plugin: str, config: Config, ncpu: int) -> dict[str, Any]:
     doc: dict[str, Any] = {"history_size": float(config.global_.history_size)}
     if plugin in _SECTIONED or own.disable:
         doc[f"{plugin}_disable"] = [str(own.disable)]
-    doc.update(_OPTIONS.get(plugin, {}))
+    doc.update(tp.options_document(plugin, config))
     if own.hide:
         doc[f"{plugin}_hide"] = list(own.hide)
     if own.show:
@@ -157,7 +166,7 @@ def limits_document(plugin: str, config: Config, ncpu: int) -> dict[str, Any]:
         doc[f"{plugin}_refresh"] = float(own.refresh)
     if own.hysteresis:
         doc[f"{plugin}_hysteresis"] = float(own.hysteresis)
-    for key, value in effective_limits(plugin, own, ncpu).items():
+    for key, value in _thresholds(plugin, own, ncpu).items():
         doc[key] = [str(value)] if isinstance(value, bool) else float(value)
     return dict(sorted(doc.items()))
 
@@ -214,13 +223,17 @@ class _Judge:
         for key in (f"{stat}_{level}", f"{self.plugin}_{level}"):
             if key in self.limits:
                 value = self.limits[key]
-                return 0.0 if isinstance(value, bool) else float(value)
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    return 0.0
+                return float(value)
         return 0.0
 
     def has_own_limits(self, stat: str) -> bool:
         """Whether ``stat`` has a non-zero limit of its own (no plugin-wide fallback)."""
         return any(
-            not isinstance(v := self.limits.get(f"{stat}_{level}"), bool) and v
+            not isinstance(v := self.limits.get(f"{stat}_{level}"), bool)
+            and isinstance(v, int | float)
+            and v
             for level in _THRESHOLDS
         )
 
@@ -252,9 +265,11 @@ class _Judge:
         maximum: Any = 100.0,
         header: str = "",
         log: bool = False,
-        minimum: float = 0.0,
+        minimum: float | None = None,
+        inverse: bool = False,
     ) -> str:
-        """The reference's ``get_alert`` (``get_alert_log`` with ``log=True``)."""
+        """The reference's ``get_alert`` (``get_alert_log`` with ``log=True``);
+        ``inverse``: lower is worse (wifi's dBm), a level reached at ``<=`` its limit."""
         if isinstance(current, bool) or not isinstance(current, int | float):
             return "DEFAULT"
         try:
@@ -264,17 +279,26 @@ class _Judge:
         stat, thresholds, log_switch = self._rule(header)
         if not any(thresholds):
             return "DEFAULT"
+        sign = -1.0 if inverse else 1.0  # lower is worse: compare the opposites
         level = next(
-            (i + 1 for i in (2, 1, 0) if thresholds[i] and value >= thresholds[i]),
+            (i + 1 for i in (2, 1, 0) if thresholds[i] and sign * value >= sign * thresholds[i]),
             0,
         )
-        if current < minimum:
+        if minimum is not None and current < minimum:
             level = 1
-        level = self._hold(site, level, value, thresholds)
+        level = self._hold(site, level, sign * value, tuple(sign * t for t in thresholds))
         self.held[site] = level
+        return self._state(stat, level, value, log if log_switch is None else log_switch)
+
+    def record(self, stat: str, level: int, value: float) -> str:
+        """A level decided by a plugin's own rule (folders, ports, amps, raid): recorded
+        like a threshold's, logged only when ``<stat>_log`` (or ``<plugin>_log``) is on."""
+        return self._state(stat, level, value, bool(self._log_switch(stat)))
+
+    def _state(self, stat: str, level: int, value: float, log: bool) -> str:
         self.levels[stat] = level
         state = LEVELS[level]
-        if log if log_switch is None else log_switch:
+        if log:
             self.alerts.append([stat.upper(), state, value])
             return state + "_LOG"
         return state
@@ -330,9 +354,7 @@ def _measurable(plugin: str, entry: Mapping[str, Any], field: str) -> bool:
     return not (info is not None and info.rate and not entry.get("time_since_update"))
 
 
-def _decorate(views: dict[str, Any], field: str, decoration: str) -> None:
-    if field in views:
-        views[field]["decoration"] = decoration
+_decorate = tp.decorate
 
 
 Rule = Callable[[_Judge, Any, dict[str, Any], int], None]
@@ -368,7 +390,7 @@ def _quicklook(j: _Judge, data: Any, views: dict[str, Any], cpucore: int) -> Non
     for field in ("cpu", "mem", "swap", "load"):
         if field in data:
             _decorate(views, field, j.alert(field, data[field], header=field))
-    views["list"] = ["cpu", "mem", "load"]
+    views["list"] = list(j.limits.get("quicklook_list", ("cpu", "mem", "load")))
 
 
 def _fs(j: _Judge, entry: Any, views: dict[str, Any], cpucore: int) -> None:
@@ -448,19 +470,44 @@ def _system_limits(value: float, warning: Any, critical: Any) -> str:
     return "OK" if critical or warning else "DEFAULT"
 
 
+def _raid(j: _Judge, data: Any, views: dict[str, Any], cpucore: int) -> None:
+    """raid is a dict of arrays: each array gets ``{field: view}``, as a list entry does,
+    and its ``used`` the reference's raid alert (stat ``raid_<array>``)."""
+    for name, array in data.items():
+        if not isinstance(array, dict):
+            continue
+        views[name] = _fields_views("raid", array)
+        level = tp.raid_level(array)
+        if level is not None:
+            used = tp._number(array.get("used"))
+            decoration = j.record(j.stat_name(str(name)), level, used or 0.0)
+            _decorate(views[name], "used", decoration)
+
+
 _DICT_RULES: dict[str, Rule] = {
     "cpu": _cpu,
     "load": _load,
     "mem": _mem,
     "memswap": _mem,
     "quicklook": _quicklook,
+    "connections": tp.connections,
+    "raid": _raid,
 }
 _ENTRY_RULES: dict[str, Rule] = {
     "fs": _fs,
     "network": _network,
     "diskio": _diskio,
     "sensors": _sensors,
+    "wifi": tp.wifi,
+    "gpu": tp.gpu,
+    "containers": tp.containers,
+    "folders": tp.folders,
+    "ports": tp.ports,
+    "amps": tp.amps,
 }
+#: rules that only decorate, for display (no level, no alert): their views are made on
+#: request, not published (processlist's would be ~600 KB every 2 s)
+_DISPLAY_RULES: dict[str, Rule] = {"processlist": tp.processlist}
 
 
 def compute_views(
@@ -475,7 +522,8 @@ def compute_views(
     """Judge one sample of ``plugin``.
 
     ``limits`` comes from :func:`effective_limits`; ``previous`` is the ``held`` of the
-    previous verdict for this plugin (only read when ``hysteresis > 0``); ``cpucore``
+    previous verdict for this plugin (the levels hysteresis holds, and which
+    ``hide_zero`` fields have been shown); ``cpucore``
     scales load and context switches; ``memo`` (an empty dict at first, then given back
     with every sample of ``plugin``) keeps the limits looked up for each stat.
     """
@@ -488,11 +536,15 @@ def compute_views(
         if dict_rule is not None:
             dict_rule(judge, data, views, max(cpucore, 1))
     elif isinstance(data, list) and info is not None and info.key is not None:
-        entry_rule = _ENTRY_RULES.get(plugin)
+        entry_rule = _ENTRY_RULES.get(plugin) or _DISPLAY_RULES.get(plugin)
+        hiding = plugin in tp.HIDE_ZERO_FIELDS
         for entry in data:
             if not isinstance(entry, dict):
                 continue
-            item_views = views[str(entry.get(info.key))] = _fields_views(plugin, entry)
+            item = str(entry.get(info.key))
+            item_views = views[item] = _fields_views(plugin, entry)
             if entry_rule is not None:
                 entry_rule(judge, entry, item_views, max(cpucore, 1))
+            if hiding:
+                tp.hide_zero(judge, item, entry, item_views)
     return Verdict(views, judge.alerts, judge.levels, judge.held)
