@@ -31,7 +31,8 @@ class Option:
 
 def _alias(key: str, value: Any) -> Any:
     """``alias``: ``"name:Alias,name2:Alias 2"`` as the reference writes it, or a table
-    ``{name = "Alias"}``; the names are matched exactly."""
+    ``{name = "Alias"}``; the names are matched exactly, else ignoring case (as the
+    reference)."""
     if isinstance(value, dict):
         pairs = list(value.items())
     elif isinstance(value, str):
@@ -180,8 +181,9 @@ _LEVELS = ("ok", "careful", "warning", "critical")
 #: plugin -> its own keys
 OPTIONS: dict[str, dict[str, Option]] = {
     "network": {
-        "hide_no_up": Option(boolean, False),
-        "hide_no_ip": Option(boolean, False),
+        # on, as the reference ships them (the spec's /all/limits shows them so)
+        "hide_no_up": Option(boolean, True),
+        "hide_no_ip": Option(boolean, True),
         "hide_zero": Option(boolean, False),
         "hide_threshold_bytes": Option(number(0, 1e15, integer=True), 0),
     },

@@ -3,11 +3,13 @@
 It subscribes to ``stats`` **losslessly**: the alert stage opens and closes events from
 the verdicts published here, so no sample may be skipped.  For each ``StatEvent`` of a
 plugin that threshold rules judge (cpu, load, mem, memswap, quicklook, fs, network,
-diskio, sensors) it computes the views (:func:`pipeline.thresholds.compute_views`),
+diskio, sensors, wifi, connections, gpu, containers, folders, ports, amps, raid) it
+computes the views (:func:`pipeline.thresholds.compute_views`),
 keeps the latest views per plugin and the held levels (for hysteresis), and publishes a
 ``ViewsEvent`` on ``views``.
 
-The other plugins' views are all ``DEFAULT``: nothing on the bus needs them, and
+The other plugins' views are all ``DEFAULT`` (processlist's ``nice``/``status`` are
+decorated, for display only): nothing on the bus needs them, and
 processlist's alone would be ~600 KB of msgpack every 2 s for every ``views``
 subscriber to decode.  For those the stage keeps the latest encoded sample, without
 decoding it, and makes the views on the first request (at most once per sample).

