@@ -87,8 +87,9 @@ _WHEN_FAILED = {"": "-", "now": "FAILING_NOW", "past": "In_the_past"}
 
 
 def run(argv: list[str], timeout: float) -> tuple[int, bytes] | None:
-    """``(exit status, stdout)`` of ``argv`` (no shell), or None when it could not be
-    started or ran past ``timeout`` seconds (it is then killed, with its children)."""
+    """``(exit status, stdout)`` of ``argv`` (no shell, ``LC_ALL=C``), or None when it
+    could not be started or ran past ``timeout`` seconds (it is then killed, with its
+    children).  The ``vms`` sampler runs its commands with it too."""
     try:
         proc = subprocess.Popen(
             argv,
@@ -99,7 +100,7 @@ def run(argv: list[str], timeout: float) -> tuple[int, bytes] | None:
             start_new_session=True,  # its own process group, killed as one on timeout
         )
     except OSError as exc:
-        log.debug("smart: cannot run %s: %s", argv[0], exc)
+        log.debug("cannot run %s: %s", argv[0], exc)
         return None
     with proc:
         try:
@@ -110,7 +111,7 @@ def run(argv: list[str], timeout: float) -> tuple[int, bytes] | None:
             except OSError:
                 pass
             proc.wait()  # not communicate(): a child that left the group may hold stdout
-            log.warning("smart: %s timed out after %.1f s", " ".join(argv), timeout)
+            log.warning("%r timed out after %.1f s", argv, timeout)
             return None
     return proc.returncode, out
 
