@@ -1,0 +1,1 @@
+"""Fake servers that tests run on loopback or unix sockets in ``tmp_path``."""
