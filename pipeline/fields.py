@@ -489,7 +489,11 @@ FIELDS: dict[str, dict[str, FieldInfo]] = {
         "critical": F("Critical threshold.", "number"),
         "type": F("Sensor type (one of battery, temperature_core, fan_speed).", ""),
     },
-    "smart": {},
+    "smart": {
+        # the other keys are SMART attribute ids ("5", "194", ...), each a dict with
+        # name, flags, raw, value, worst, threshold, type, updated and when_failed
+        "DeviceName": F("Device name (without /dev/) and model.", ""),
+    },
     "system": {
         "os_name": F("Operating system name.", ""),
         "hostname": F("Hostname.", ""),

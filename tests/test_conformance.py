@@ -61,6 +61,12 @@ NULLABLE = {
     ("gpu", "proc"),
     ("gpu", "temperature"),
     ("gpu", "fan_speed"),
+    # what an engine does not report (multipass: no CPU time; a shut-off domain)
+    ("vms", "cpu_time"),
+    ("vms", "cpu_time_gauge"),
+    ("vms", "cpu_time_rate_per_sec"),
+    ("vms", "memory_usage"),
+    ("vms", "memory_total"),
 }
 #: a port that does not answer has status False (the reference's "unreachable")
 FALSE_MEANS_DOWN = {("ports", "status")}

@@ -149,7 +149,14 @@ def scan(target: Target, ping: str | None) -> Outcome:
     if target.port > 0:
         return scan_tcp(target.host, target.port, target.timeout)
     if ping is None:
-        return Outcome(None, ("ping", "ports: no ping command: ICMP targets are not scanned"))
+        return Outcome(
+            None,
+            (
+                "ping",
+                "ports: no ping command: ICMP targets (port 0, and the default gateway unless"
+                " [ports] port_default_gateway = false) are not checked",
+            ),
+        )
     return scan_icmp(ping, target.host, target.timeout)
 
 

@@ -16,9 +16,9 @@ from pipeline.plugin_options import OPTIONS
 def test_every_plugin_option_has_its_default_when_unset() -> None:
     config = cfg.load()
     for plugin, options in OPTIONS.items():
-        assert dict(config.plugins[plugin].options) == {
-            k: o.default for k, o in options.items()
-        }, plugin
+        assert dict(config.plugins[plugin].options) == {k: o.default for k, o in options.items()}, (
+            plugin
+        )
     assert config.plugins["ports"].options["port_default_gateway"] is True
     assert config.plugins["quicklook"].options["list"] == ("cpu", "mem", "load")
 

@@ -16,6 +16,9 @@ from pipeline.main import SHUTDOWN_DEADLINE, api_urls, serve
 from pipeline.samplers import all_samplers
 from pipeline.samplers.base import SampleContext, SamplerSpec
 
+#: every sampler runs: no default-gateway ping (tests stay on loopback)
+LOOPBACK = {"ports.port_default_gateway": False}
+
 
 def hanging(release: threading.Event) -> SamplerSpec:
     def sample(previous: Any, ctx: SampleContext) -> tuple[dict[str, Any], Any]:
@@ -27,7 +30,7 @@ def hanging(release: threading.Event) -> SamplerSpec:
 
 async def test_shutdown_during_startup_does_not_wait_for_a_hung_sampler() -> None:
     release = threading.Event()
-    config = load(overrides={"api.port": 0, "global.sampler_timeout": 20.0})
+    config = load(overrides={"api.port": 0, "global.sampler_timeout": 20.0, **LOOPBACK})
     specs = [s for s in all_samplers() if s.name != "sensors"] + [hanging(release)]
     shutdown = trio.Event()
     try:
@@ -45,7 +48,7 @@ async def test_shutdown_during_startup_does_not_wait_for_a_hung_sampler() -> Non
 async def test_api_serves_while_a_sampler_hangs() -> None:
     """The hung family is abandoned; the API starts after sampler_timeout and answers."""
     release = threading.Event()
-    config = load(overrides={"api.port": 0, "global.sampler_timeout": 1.0})
+    config = load(overrides={"api.port": 0, "global.sampler_timeout": 1.0, **LOOPBACK})
     specs = [s for s in all_samplers() if s.name != "sensors"] + [hanging(release)]
     try:
         with trio.fail_after(20):
@@ -118,7 +121,7 @@ async def test_the_process_lists_are_sampled_for_the_api_and_exports_only() -> N
     from pipeline.samplers.runner import STATS_TOPIC
 
     async def plugins_seen(**overrides: Any) -> set[str]:
-        config = load(overrides={"api.port": 0, "global.refresh": 0.2, **overrides})
+        config = load(overrides={"api.port": 0, "global.refresh": 0.2, **LOOPBACK, **overrides})
         seen: set[str] = set()
         with trio.fail_after(30):
             async with trio.open_nursery() as nursery:
@@ -157,7 +160,8 @@ class Keep(logging.Handler):
         logged.append(f"{record.name} {record.levelname} {record.getMessage()}")
 logging.getLogger().addHandler(Keep(logging.WARNING))
 config = load(overrides={"global.data_dir": tempfile.mkdtemp(), "api.port": 0,
-                         "api.password": password, "global.sampler_timeout": 5.0})
+                         "api.password": password, "global.sampler_timeout": 5.0,
+                         "ports.port_default_gateway": False})
 heavy = ("api.app", "quart", "quart_trio", "werkzeug", "flask", "jinja2")
 out = {}
 

@@ -27,6 +27,7 @@ import psutil
 import pytest
 from psutil._common import _WrapNumbers
 
+from pipeline.config import from_mapping
 from pipeline.samplers import disk, memory, network, procfs, system
 from tests.pipeline.sampler_helpers import context
 
@@ -538,7 +539,9 @@ def test_network_keeps_psutils_nowrap_in_its_state(
     fake_proc: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(procfs, "nic_stats", lambda names, with_speed=True: {})
-    ctx = context(["network"])
+    # every fixture interface listed, though none is up here
+    shown = from_mapping({"network": {"hide_no_up": False, "hide_no_ip": False}})
+    ctx = context(["network"], config=shown)
     _, state = network.sample_network(None, ctx)
     # eth0's counters restart from a small value (a driver reset): nowrap adds the old
     (fake_proc / "net/dev").write_text(
