@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import threading
 from collections.abc import Iterator
@@ -24,7 +25,13 @@ import httpx
 import pytest
 
 from pipeline.plugins import PLUGINS
+from pipeline.samplers import gpu, procfs, raid, wifi
 from tests.conftest import LiveStatbus, start_statbus
+from tests.pipeline.sampler_helpers import context
+from tests.pipeline.test_sampler_containers import docker_engine, podman_engine
+from tests.pipeline.test_sampler_gpu import drm  # noqa: F401 - a fixture: a DRM tree
+
+FIXTURES = Path(__file__).resolve().parent / "pipeline" / "fixtures"
 
 SPEC_COPY = Path(__file__).resolve().parent / "spec" / "glances-api-v4.rst"
 SPEC_ORIGINAL = Path(__file__).resolve().parents[2] / "shared" / "spec" / "glances-api-v4.rst"
@@ -57,6 +64,7 @@ NULLABLE = {
     ("containers", "io_wx"),
     ("containers", "network_rx"),
     ("containers", "network_tx"),
+    ("containers", "memory_inactive_file"),  # Podman's stats do not report it
     ("gpu", "mem"),
     ("gpu", "proc"),
     ("gpu", "temperature"),
@@ -75,6 +83,10 @@ ONLY_WHEN = {
     ("containers", "pod_name"): ("engine", "podman"),
     ("containers", "pod_id"): ("engine", "podman"),
 }
+#: a stopped container (listed with [containers] all) has no stats, as in the reference
+STOPPED_CONTAINER_NULL = {
+    "cpu_percent", "memory_usage", "memory_limit", "memory_inactive_file", "uptime"
+}  # fmt: skip
 #: cumulative CPU time "percent" (the reference's unit) is not bounded by 100 x CPUs
 UNBOUNDED_PERCENT = {("vms", "cpu_time"), ("vms", "cpu_time_gauge")}
 # Where the spec's own example contradicts its unit, the example (what clients see) wins:
@@ -189,6 +201,13 @@ def check_plugin(plugin: str, value: Any) -> int:
             if only is not None and entry.get(only[0]) != only[1]:
                 continue
             assert field in entry, f"{plugin}.{field} missing from {sorted(entry)}"
+            if (
+                plugin == "containers"
+                and entry[field] is None
+                and field in STOPPED_CONTAINER_NULL
+                and entry["status"] not in ("running", "paused")
+            ):
+                continue
             check_type(plugin, field, description, unit, entry[field])
     return len(entries)
 
@@ -235,8 +254,20 @@ class _Metadata(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def everything(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """statbus with every plugin on, and targets for the configured ones."""
+    """statbus with every plugin on, and targets for the configured ones: a folder, a
+    loopback port, an application monitor, a loopback EC2 metadata server, fake Docker
+    and Podman engines on unix sockets, and fake smartctl, virsh and multipass
+    commands first on its PATH (printing captured outputs)."""
     tmp = tmp_path_factory.mktemp("everything")
+    tools = tmp / "bin"
+    tools.mkdir()
+    for tool in ("smart/bin/smartctl", "vms/bin/virsh", "vms/bin/multipass"):
+        shutil.copy(FIXTURES / tool, tools)
+    env = {
+        "PATH": f"{tools}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "FAKE_SMARTCTL_DATA": str(FIXTURES / "smart" / "linux"),
+        "FAKE_VMS_DATA": str(FIXTURES / "vms"),
+    }
     folder = tmp / "folder"
     (folder / "sub").mkdir(parents=True)
     (folder / "sub" / "data").write_bytes(b"x" * 4096)
@@ -259,6 +290,10 @@ disable = false
 disable = false
 url = "http://127.0.0.1:{metadata.server_address[1]}"
 request_timeout = 2.0
+[containers]
+all = true
+docker_sock = "{tmp / "docker.sock"}"
+podman_sock = "{tmp / "podman.sock"}"
 [ports]
 port_default_gateway = false
 [[ports.port]]
@@ -273,13 +308,17 @@ name = "python"
 regex = "python"
 countmin = 1
 """
-    live = start_statbus(tmp, toml)
+    docker = docker_engine(tmp / "docker.sock").__enter__()
+    podman = podman_engine(tmp / "podman.sock").__enter__()
+    live = start_statbus(tmp, toml, env=env)
     try:
         data: dict[str, Any] = httpx.get(f"{live.base}/all", timeout=10).json()
         names = httpx.get(f"{live.base}/pluginslist", timeout=10).json()
         yield {"all": data, "pluginslist": names, "base": live.base}
     finally:
         assert live.stop() == 0
+        docker.stop()
+        podman.stop()
         metadata.shutdown()
         metadata.server_close()
         served.join(timeout=5)
@@ -313,6 +352,37 @@ def test_the_configured_targets_are_reported(everything: dict[str, Any]) -> None
     assert data["cloud"]["platform"] == "Amazon EC2"
     assert data["connections"]["LISTEN"] >= 1  # the test's own listener at least
     assert data["help"] is None
+    engines = {c["engine"] for c in data["containers"]}
+    assert engines == {"docker", "podman"} and len(data["containers"]) == 6
+    assert [d["DeviceName"] for d in data["smart"]]  # the fake smartctl's disks
+    assert {v["engine"] for v in data["vms"]} == {"multipass", "virsh"}
+
+
+# --- plugins whose sources this machine lacks, from real-format fixtures -----------------
+
+
+def test_gpu_entries_of_a_drm_tree_serve_the_documented_fields(drm: Path) -> None:  # noqa: F811
+    data, _ = gpu.sample_gpu(None, context(["gpu"]))
+    assert check_plugin("gpu", data["gpu"]) >= 1
+
+
+@pytest.mark.parametrize(("plugin", "fixture"), [("wifi", "wifi/two"), ("raid", "raid/raid1")])
+def test_procfs_plugins_from_fixtures_have_their_shape(
+    plugin: str, fixture: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """wifi and raid: the spec gives no field list; the shape is the reference's."""
+    monkeypatch.setattr(procfs, "PROC", str(FIXTURES / fixture))
+    sample = {"wifi": wifi.sample_wifi, "raid": raid.sample_raid}[plugin]
+    data, _ = sample(None, context([plugin]))
+    value = data[plugin]
+    assert check_plugin(plugin, value) >= 1
+    if plugin == "wifi":
+        assert all(set(e) == {"key", "ssid", "quality_link", "quality_level"} for e in value)
+    else:
+        assert all(
+            {"status", "type", "components", "available", "used", "config"} <= set(a)
+            for a in value.values()
+        )
 
 
 @pytest.mark.skipif(not SPEC_ORIGINAL.exists(), reason="no ../shared beside this checkout")
