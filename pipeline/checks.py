@@ -69,3 +69,17 @@ def regex_list(key: str, value: Any) -> Any:
         except re.error as exc:
             raise ConfigError(key, item, f"not a valid regular expression: {exc}") from None
     return items
+
+
+def choice_list(choices: tuple[str, ...], reason: str = "") -> Check:
+    """A list of strings, each one of ``choices`` (else ``reason``, by default "must be
+    one of ...")."""
+
+    def check(key: str, value: Any) -> Any:
+        items = string_list(key, value)
+        for item in items:
+            if item not in choices:
+                raise ConfigError(key, item, reason or f"must be one of {', '.join(choices)}")
+        return items
+
+    return check

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import plugin_options
-from pipeline.checks import Check
+from pipeline.checks import Check, choice_list
 from pipeline.checks import ConfigError as ConfigError  # re-exported: callers catch it here
 from pipeline.checks import boolean as _boolean
 from pipeline.checks import number as _number
@@ -324,12 +324,7 @@ def _mqtt_topic_part(*, empty: bool) -> Check:
     return check
 
 
-def _plugin_list(key: str, value: Any) -> Any:
-    names = _string_list(key, value)
-    for name in names:
-        if name not in PLUGINS:
-            raise ConfigError(key, name, f"unknown plugin (known: {', '.join(PLUGINS)})")
-    return names
+_plugin_list = choice_list(tuple(PLUGINS), f"unknown plugin (known: {', '.join(PLUGINS)})")
 
 
 def _subtable(key: str, value: Any) -> Any:

@@ -18,7 +18,16 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from pipeline.checks import Check, ConfigError, boolean, number, regex_list, string, string_list
+from pipeline.checks import (
+    Check,
+    ConfigError,
+    boolean,
+    choice_list,
+    number,
+    regex_list,
+    string,
+    string_list,
+)
 from pipeline.plugins import PLUGINS
 
 
@@ -60,17 +69,6 @@ def _int_list(key: str, value: Any) -> Any:
     ):
         raise ConfigError(key, value, "must be a list of integers")
     return tuple(value)
-
-
-def _choices_list(*choices: str) -> Check:
-    def check(key: str, value: Any) -> Any:
-        items = string_list(key, value)
-        for item in items:
-            if item not in choices:
-                raise ConfigError(key, item, f"must be one of {', '.join(choices)}")
-        return items
-
-    return check
 
 
 def table_list(
@@ -194,7 +192,7 @@ OPTIONS: dict[str, dict[str, Option]] = {
     "fs": {"allow": Option(string_list, ())},
     "percpu": {"max_cpu_display": Option(number(1, 100_000, integer=True), 4)},
     "quicklook": {
-        "list": Option(_choices_list("cpu", "mem", "swap", "load"), ("cpu", "mem", "load"))
+        "list": Option(choice_list(("cpu", "mem", "swap", "load")), ("cpu", "mem", "load"))
     },
     "processlist": {
         "sort_key": Option(string(choices=_SORT_KEYS), "auto"),

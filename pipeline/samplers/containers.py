@@ -195,6 +195,27 @@ def cpu_percent(current: Reading, previous: Reading | None, cpus: int) -> float:
     return delta / system * cpus * 100.0
 
 
+#: a pair of counters: its nested dict's names, and its two rates' names
+_PAIRS = {
+    "io": (("cumulative_ior", "cumulative_iow"), ("io_rx", "io_wx")),
+    "network": (("cumulative_rx", "cumulative_tx"), ("network_rx", "network_tx")),
+}
+
+
+def _cumulative(
+    entry: dict[str, Any],
+    name: str,
+    now: tuple[int, int],
+    before: tuple[int, int] | None,
+    elapsed: float,
+) -> None:
+    """``entry[name]``, the two cumulative counters, and their two rates."""
+    counters, rates = _PAIRS[name]
+    entry[name] = dict(zip(counters, now, strict=True))
+    for i, rate in enumerate(rates):
+        entry[rate] = _rate(now[i], before[i] if before else None, elapsed)
+
+
 def _rate(current: int, previous: int | None, elapsed: float) -> int | None:
     if previous is None or current < previous or elapsed <= 0:
         return None
@@ -297,17 +318,9 @@ def build_entry(
     entry["memory_limit"] = memory.get("limit")
     entry["memory_inactive_file"] = memory.get("inactive_file")
     if reading.io is not None:
-        ior, iow = reading.io
-        entry["io"] = {"cumulative_ior": ior, "cumulative_iow": iow}
-        before = usable.io if usable is not None else None
-        entry["io_rx"] = _rate(ior, before[0] if before else None, elapsed)
-        entry["io_wx"] = _rate(iow, before[1] if before else None, elapsed)
+        _cumulative(entry, "io", reading.io, usable.io if usable else None, elapsed)
     if reading.net is not None:
-        rx, tx = reading.net
-        entry["network"] = {"cumulative_rx": rx, "cumulative_tx": tx}
-        before = usable.net if usable is not None else None
-        entry["network_rx"] = _rate(rx, before[0] if before else None, elapsed)
-        entry["network_tx"] = _rate(tx, before[1] if before else None, elapsed)
+        _cumulative(entry, "network", reading.net, usable.net if usable else None, elapsed)
     entry["uptime"] = pretty_date(str(state.get("StartedAt") or ""), now)
     return entry, reading
 

@@ -15,12 +15,11 @@ from pipeline.plugins import PLUGINS
 from pipeline.stages.thresholds import ThresholdStage
 from pipeline.thresholds import (
     Verdict,
-    compute_views,
-    effective_limits,
     has_rules,
     limits_document,
 )
 from pipeline.thresholds_plugins import amps_level
+from tests.pipeline.test_thresholds import deco, judge
 
 NCPU = 16  # the spec's /all/limits example was taken on a 16-core machine
 SPEC = Path(__file__).resolve().parents[1] / "spec" / "glances-api-v4.rst"
@@ -40,27 +39,6 @@ def spec_all_limits() -> dict[str, dict[str, Any]]:
 
 def config(**sections: dict[str, Any]) -> Config:
     return from_mapping(sections)
-
-
-def judge(
-    plugin: str,
-    data: Any,
-    toml: dict[str, Any] | None = None,
-    *,
-    previous: dict[str, int] | None = None,
-    hysteresis: float = 0.0,
-) -> Verdict:
-    conf = from_mapping({plugin: toml} if toml else {})
-    limits = effective_limits(plugin, conf.plugins[plugin], NCPU)
-    return compute_views(plugin, data, limits, previous, hysteresis)
-
-
-def deco(verdict: Verdict, *path: str) -> str:
-    node: Any = verdict.views
-    for part in path:
-        node = node[part]
-    decoration: str = node["decoration"]
-    return decoration
 
 
 # --- limits ---------------------------------------------------------------------------
