@@ -115,7 +115,12 @@ def _command(key: str, value: Any) -> Any:
 
 
 def _regex(key: str, value: Any) -> Any:
-    return regex_list(key, [value])[0] if isinstance(value, str) else regex_list(key, value)
+    """A regular expression, or a non-empty list of them."""
+    if isinstance(value, str):
+        return regex_list(key, [value])[0]
+    if value == []:
+        raise ConfigError(key, value, "must be a regular expression or a non-empty list")
+    return regex_list(key, value)
 
 
 def _socket_path(key: str, value: Any) -> Any:
@@ -138,15 +143,30 @@ def _http_url(key: str, value: Any) -> Any:
     return value.rstrip("/")
 
 
+def _host(key: str, value: Any) -> Any:
+    """A host name or address: not empty, no white space, not an option (``-x``)."""
+    value = string(max_len=255)(key, value)
+    if not value or value.startswith("-") or any(c.isspace() for c in value):
+        raise ConfigError(key, value, "must be a host name or address (not empty, no spaces)")
+    return value
+
+
+def _absolute_path(key: str, value: Any) -> Any:
+    value = string(max_len=4096)(key, value)
+    if not value.startswith("/"):
+        raise ConfigError(key, value, "must be an absolute path")
+    return value
+
+
 _PORT_TARGET = {
-    "host": Option(string(max_len=255), ""),
+    "host": Option(_host, ""),
     "port": Option(number(0, 65535, integer=True), 0),
     "description": Option(string(max_len=256), ""),
     "timeout": Option(number(0.1, 60), None),
     "rtt_warning": Option(number(0, 3_600_000), None),
 }
 _FOLDER = {
-    "path": Option(string(max_len=4096), ""),
+    "path": Option(_absolute_path, ""),
     "careful": Option(number(0, 1e12), None),
     "warning": Option(number(0, 1e12), None),
     "critical": Option(number(0, 1e12), None),
@@ -155,7 +175,7 @@ _FOLDER = {
 }
 _AMP = {
     "name": Option(string(max_len=256), ""),
-    "regex": Option(_regex, ""),
+    "regex": Option(_regex, ""),  # required: a list of regexes, or one
     "refresh": Option(number(1, 86400), 3.0),
     "countmin": Option(number(0, 1e9, integer=True), None),
     "countmax": Option(number(0, 1e9, integer=True), None),

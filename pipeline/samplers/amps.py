@@ -34,7 +34,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import signal
 import subprocess
 import threading
 import time
@@ -45,7 +44,7 @@ from typing import Any, NamedTuple
 import psutil
 
 from pipeline.plugins import PLUGINS
-from pipeline.samplers import procfs
+from pipeline.samplers import commands, procfs
 from pipeline.samplers.base import SampleContext, SamplerSpec
 from pipeline.samplers.processes import CLOCK_TICKS, PAGESIZE, _pids, parse_cmdline
 
@@ -158,15 +157,11 @@ def run_command(argv: Sequence[str], timeout: float) -> tuple[str | None, str | 
         return None, f"Command not found: {argv[0]}"
     except OSError as exc:
         return None, f"Cannot run {argv[0]}: {exc.strerror or exc}"
-    with proc:  # closes the pipes and reaps the child, whatever happens
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            return None, f"Command timed out after {timeout:g} s: {argv[0]}"
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        commands.kill(proc)
+        return None, f"Command timed out after {timeout:g} s: {argv[0]}"
     text = err if err else out
     return text.decode(errors="replace"), None
 
@@ -187,23 +182,39 @@ def _run_in_thread(argv: Sequence[str], timeout: float, run: _Run) -> None:
         run.fault = exc
 
 
-def _run_all(commands: Mapping[str, tuple[Sequence[str], float]]) -> dict[str, _Run]:
+#: command threads still running past their budget (a child stuck in the kernel): the
+#: monitor's command is not started again until that one returns
+_STUCK: dict[str, threading.Thread] = {}
+_STUCK_LOCK = threading.Lock()
+
+
+def _run_all(todo: Mapping[str, tuple[Sequence[str], float]]) -> dict[str, _Run]:
     """Each ``{name: (argv, timeout)}`` run in a thread of its own, side by side."""
     runs: dict[str, tuple[_Run, threading.Thread, float]] = {}
-    for name, (argv, timeout) in commands.items():
+    out: dict[str, _Run] = {}
+    for name, (argv, timeout) in todo.items():
+        with _STUCK_LOCK:
+            stuck = _STUCK.get(name)
+            if stuck is not None and stuck.is_alive():
+                out[name] = run = _Run()
+                run.error = f"Command did not finish: {argv[0]}"
+                continue
+            _STUCK.pop(name, None)
         run = _Run()
         thread = threading.Thread(
             target=_run_in_thread, args=(argv, timeout, run), name=f"amps:{name}", daemon=True
         )
         thread.start()
         runs[name] = (run, thread, time.monotonic() + timeout)
-    out: dict[str, _Run] = {}
     for name, (run, thread, deadline) in runs.items():
-        thread.join(max(0.0, deadline - time.monotonic()) + JOIN_GRACE)
+        # the reaping of a killed command takes up to REAP_WAIT more
+        thread.join(max(0.0, deadline - time.monotonic()) + JOIN_GRACE + commands.REAP_WAIT)
         if run.fault is not None:
             raise run.fault
         if thread.is_alive():
-            run.output, run.error = None, f"Command did not finish: {commands[name][0][0]}"
+            with _STUCK_LOCK:
+                _STUCK[name] = thread
+            run.output, run.error = None, f"Command did not finish: {todo[name][0][0]}"
         out[name] = run
     return out
 
@@ -284,12 +295,12 @@ def _update(
     patterns = [_patterns(configured[name]["regex"]) for name in due]
     found = scan(procfs.PROC, patterns) if any(patterns) else [[] for _ in due]
     cap = ctx.config.timeout_of("amps") * BUDGET_SHARE
-    commands = {}
+    todo = {}
     for name, pats, procs in zip(due, patterns, found, strict=True):
         amp = configured[name]
         if amp["command"] and (procs or not pats):  # no regex: run it anyway (ref #1690)
-            commands[name] = (amp["command"], min(amp["command_timeout"], cap))
-    runs = _run_all(commands) if commands else {}
+            todo[name] = (amp["command"], min(amp["command_timeout"], cap))
+    runs = _run_all(todo) if todo else {}
     mem_total: int | None = None
     out: dict[str, AmpState] = {}
     for name, pats, procs in zip(due, patterns, found, strict=True):

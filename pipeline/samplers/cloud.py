@@ -106,7 +106,7 @@ class Session:
                 return response.status_code, body.decode("utf-8", "replace").strip()
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise Unanswered(f"{url}: {exc!r}", unreachable=True) from exc
-        except httpx.HTTPError as exc:  # read timeout, reset, protocol error
+        except (httpx.HTTPError, ValueError) as exc:  # timeout, reset, protocol, encoding
             raise Unanswered(f"{url}: {exc!r}") from exc
 
     def get(self, provider: Provider, path: str) -> str | None:
@@ -116,7 +116,8 @@ class Session:
         if status == 401 and provider.platform == "Amazon EC2" and self.token is None:
             put = {"X-aws-ec2-metadata-token-ttl-seconds": TOKEN_TTL}
             token_status, token = self.request("PUT", "/latest/api/token", put)
-            if token_status == 200 and token:
+            # a header value: printable ASCII only (httpx cannot send anything else)
+            if token_status == 200 and token and token.isascii() and token.isprintable():
                 self.token = token
                 headers = {"X-aws-ec2-metadata-token": token}
                 status, body = self.request("GET", f"{provider.prefix}/{path}", headers)

@@ -450,9 +450,8 @@ def _outcome(future: concurrent.futures.Future[Any] | None) -> tuple[Any, str | 
     if not future.done() or future.cancelled():
         return None, "no answer within the budget"
     if (exc := future.exception()) is not None:
-        if not isinstance(exc, EngineError):
-            raise exc
-        return None, str(exc)
+        # an engine's odd answer (a list where a dict belongs) is that request's miss
+        return None, str(exc) if isinstance(exc, EngineError) else f"unexpected answer: {exc!r}"
     return future.result(), None
 
 
@@ -488,7 +487,13 @@ def _assemble(
         tags = known.get(ids[cid], ("", 0.0))[0]
         image = tags or str((inspect.get("Config") or {}).get("Image") or "")
         key = (engine, cid)
-        entry, reading = build_entry(engine, inspect, image, stats, previous.readings.get(key), now)
+        try:
+            entry, reading = build_entry(
+                engine, inspect, image, stats, previous.readings.get(key), now
+            )
+        except (AttributeError, TypeError, ValueError, KeyError) as exc:
+            out.missed[cid] = f"unexpected answer: {exc!r}"
+            continue
         if engine == "podman":
             entry["pod_id"], entry["pod_name"] = (pod_of or {}).get(cid, (None, None))
         if reading is not None:
@@ -549,9 +554,8 @@ def sample_containers(
         if not future.done():
             fault = f"no answer within {budget:g} s"
         elif (exc := future.exception()) is not None:
-            if not isinstance(exc, EngineError):
-                raise exc
-            fault = str(exc)
+            # one engine's failure, whatever it is, never costs the other's containers
+            fault = str(exc) if isinstance(exc, EngineError) else f"unexpected: {exc!r}"
         else:
             got: EngineRound = future.result()
             entries.extend(got.entries)

@@ -124,12 +124,26 @@ def _run(path: str, deadline: float, walk: _Walk) -> None:
         walk.done = True
 
 
+#: walks still stuck in a system call (a hung network mount) past their budget: no new
+#: walk of that path starts until the stuck one returns, so threads cannot pile up
+_STUCK: dict[str, threading.Thread] = {}
+_STUCK_LOCK = threading.Lock()
+
+
 def _walk_all(paths: list[tuple[str, float]], cap: float) -> dict[str, tuple[int, int]]:
     """``{path: (size, errno)}``, walking each ``(path, timeout)`` in a thread of its
-    own, each within ``min(timeout, cap)`` seconds."""
+    own, each within ``min(timeout, cap)`` seconds.  A path whose last walk is still
+    stuck is not walked again: it answers ``(0, ETIMEDOUT)`` until that walk returns."""
     start = monotonic()
     walks: list[tuple[str, float, _Walk, threading.Thread]] = []
+    out: dict[str, tuple[int, int]] = {}
     for path, timeout in paths:
+        with _STUCK_LOCK:
+            stuck = _STUCK.get(path)
+            if stuck is not None and stuck.is_alive():
+                out[path] = (0, errno.ETIMEDOUT)
+                continue
+            _STUCK.pop(path, None)
         deadline = start + min(timeout, cap)
         walk = _Walk()
         thread = threading.Thread(
@@ -137,14 +151,19 @@ def _walk_all(paths: list[tuple[str, float]], cap: float) -> dict[str, tuple[int
         )
         thread.start()
         walks.append((path, deadline, walk, thread))
-    out: dict[str, tuple[int, int]] = {}
     for path, deadline, walk, thread in walks:
         # real time: a stuck walk is waited for only so long past its budget
         thread.join(max(0.0, deadline - monotonic()) + JOIN_GRACE)
         if walk.fault is not None:
             raise walk.fault
         if not walk.done:
-            log.warning("walking %s: still in a system call past its budget", path)
+            log.warning(
+                "walking %s: still in a system call past its budget; not walked again"
+                " until it returns",
+                path,
+            )
+            with _STUCK_LOCK:
+                _STUCK[path] = thread
             out[path] = (walk.size, errno.ETIMEDOUT)
         else:
             out[path] = (walk.size, walk.errno)

@@ -120,7 +120,7 @@ def ping_timeout_arg(timeout: float) -> str:
 
 
 def scan_icmp(ping: str, host: str, timeout: float) -> Outcome:
-    argv = [ping, "-n", "-c", "1", "-W", ping_timeout_arg(timeout), host]
+    argv = [ping, "-n", "-c", "1", "-W", ping_timeout_arg(timeout), "--", host]
     start = time.perf_counter()
     try:
         done = subprocess.run(

@@ -241,6 +241,8 @@ class SamplerRunner:
                 self._specs[name] = SamplerSpec(name, tuple(plugins), spec.sample)
                 self._wants[name] = frozenset(plugins)
         self._seq: dict[str, int] = {}
+        #: plugins whose last published value was their empty value
+        self._empty_sent: set[str] = set()
         #: the hide/show filter and the aliases of each list plugin that has any
         self._items = {
             p: items
@@ -398,9 +400,15 @@ class SamplerRunner:
         status.state = "ok"
         status.last_run = self._wall_clock()
         status.last_duration = seconds
-        for plugin, (seq, raw) in batch.items():
+        for plugin, (seq, raw, empty) in batch.items():
+            if raw is None:  # its empty value again: not published
+                continue
             self._seq[plugin] = seq
             raws.append(raw)
+            if empty:
+                self._empty_sent.add(plugin)
+            else:
+                self._empty_sent.discard(plugin)
         # a plugin asked for but not produced (a rate's first reading): sample again soon,
         # but never later than the next beat
         missing = any(p not in batch for p in self._wanted(name))
@@ -451,12 +459,18 @@ class SamplerRunner:
             delay,
         )
 
-    def _encode(self, spec: SamplerSpec, data: Any) -> dict[str, tuple[int, bytes]]:
-        """``{plugin: (seq, encoded StatEvent)}`` for this round; raises on bad data."""
+    def _encode(self, spec: SamplerSpec, data: Any) -> dict[str, tuple[int, bytes | None, bool]]:
+        """``{plugin: (seq, encoded StatEvent, empty)}`` for this round; raises on bad
+        data.
+
+        A plugin whose value is its empty value (``[]``: no container, no GPU, nothing
+        configured) again is not published again (``None``): every stage already holds
+        that value, and the reference's exporters send nothing for an empty plugin.
+        This is most of what the plugins with nothing to report would cost."""
         if not isinstance(data, Mapping):
             raise TypeError(f"sampler returned {type(data).__name__}, not a dict of plugins")
         ts = self._wall_clock()
-        batch: dict[str, tuple[int, bytes]] = {}
+        batch: dict[str, tuple[int, bytes | None, bool]] = {}
         for plugin in spec.plugins:
             if plugin not in self._enabled or plugin not in data:
                 continue
@@ -465,7 +479,11 @@ class SamplerRunner:
             items = self._items.get(plugin)
             if items is not None and isinstance(value, list):
                 value = items(value)
-            batch[plugin] = seq, codec.pack(StatEvent, plugin, ts, seq, value)
+            empty = not value and value == PLUGINS[plugin].empty()
+            if empty and plugin in self._empty_sent:  # nothing new: no event (None)
+                batch[plugin] = seq - 1, None, empty
+                continue
+            batch[plugin] = seq, codec.pack(StatEvent, plugin, ts, seq, value), empty
         return batch
 
 

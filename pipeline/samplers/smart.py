@@ -40,7 +40,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Mapping
@@ -50,6 +49,7 @@ from typing import Any
 import orjson
 
 from pipeline.plugins import PLUGINS
+from pipeline.samplers import commands
 from pipeline.samplers.base import SampleContext, SamplerSpec
 
 log = logging.getLogger(__name__)
@@ -102,17 +102,13 @@ def run(argv: list[str], timeout: float) -> tuple[int, bytes] | None:
     except OSError as exc:
         log.debug("cannot run %s: %s", argv[0], exc)
         return None
-    with proc:
-        try:
-            out, _ = proc.communicate(timeout=max(timeout, 0.0))
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            proc.wait()  # not communicate(): a child that left the group may hold stdout
-            log.warning("%r timed out after %.1f s", argv, timeout)
-            return None
+    try:
+        out, _ = proc.communicate(timeout=max(timeout, 0.0))
+    except subprocess.TimeoutExpired:
+        # not communicate() again: a child that left the group may hold stdout
+        commands.kill(proc)
+        log.warning("%r timed out after %.1f s", argv, timeout)
+        return None
     return proc.returncode, out
 
 
@@ -231,7 +227,7 @@ def _read_device(
     if timeout <= 0:
         log.debug("smart: no time left for %s this round", device)
         return None
-    argv = [smartctl, "--json", "-n", "standby", "-i", "-A", "-d", kind, device]
+    argv = [smartctl, "--json", "-n", "standby", "-i", "-A", "-d", kind, "--", device]
     result = run(argv, timeout)
     if result is None:
         return None

@@ -99,8 +99,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="statbus-sbs-")))
         broker = stack.enter_context(mosquitto(tmp))
         procs = []
+        trees: dict[str, Path] = {}  # one checkout per revision, shared by its runs
         for name, rev, sets in runs:
-            tree = stack.enter_context(checkout(rev, tmp))
+            if rev not in trees:
+                trees[rev] = stack.enter_context(checkout(rev, tmp))
+            tree = trees[rev]
             own = tmp / name
             own.mkdir()
             tools = Tools(Path("/nonexistent"), [], own, broker)

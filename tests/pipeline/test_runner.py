@@ -801,3 +801,24 @@ def test_demand_always_and_per_reader() -> None:
     assert (demand.wanted("processlist"), demand.wanted("programlist")) == (False, False)
     demand.always(["programlist"])
     assert (demand.wanted("processlist"), demand.wanted("programlist")) == (False, True)
+
+
+async def test_an_empty_value_is_published_once_until_it_changes(
+    clock: trio.testing.MockClock,
+) -> None:
+    """No container, no GPU: the first [] is published (every stage then holds it), the
+    same [] again is not; a change is, and [] again after it is, once."""
+    values = {1: [], 2: [], 3: [], 4: [{"name": "web", "key": "name"}], 5: [], 6: []}
+    fake = Fake(
+        clock, "containers", ["containers"], lambda n: Returns({"containers": values.get(n, [])})
+    )
+    config = cfg.load(overrides={"containers.refresh": 1.0})
+    bus = Bus()
+
+    seen = await run_for(make_runner(bus, config, fake), bus, 5.5)
+
+    assert len(fake.calls) == 6
+    assert [e.data for e in seen.events("containers")] == [
+        [], [{"name": "web", "key": "name"}], []
+    ]  # fmt: skip
+    assert seen.seqs("containers") == [1, 2, 3]

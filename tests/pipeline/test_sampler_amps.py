@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import shutil
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -278,3 +279,35 @@ def test_live_amp_matches_this_python_process() -> None:
     assert entry["count"] >= 1
     assert re.fullmatch(r"CPU: \d+\.\d% \| MEM: \d+\.\d%", entry["result"])
     assert entry["regex"] is True
+
+
+def test_a_command_that_cannot_be_reaped_is_not_started_again(
+    proc_root: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A killed child stuck in the kernel keeps its thread past the budget: the later
+    rounds answer "did not finish" without starting the command again (threads and
+    processes would pile up, one per refresh); once it returns, the command runs again."""
+    release = threading.Event()
+    started: list[str] = []
+
+    def stuck(argv: Any, timeout: float) -> tuple[str | None, str | None]:
+        started.append(argv[0])
+        release.wait(timeout=30)
+        return "late", None
+
+    monkeypatch.setattr(amps, "run_command", stuck)
+    amp = {"name": "df", "regex": "kthreadd", "command": ["df"], "command_timeout": 0.1}
+    try:
+        for _ in range(3):
+            data, _ = sample_amps(None, _ctx(amp))
+            assert data["amps"][0]["result"] == "Command did not finish: df"
+        assert started == ["df"]
+    finally:
+        release.set()
+    deadline = time.monotonic() + 5
+    while amps._STUCK["df"].is_alive():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    monkeypatch.setattr(amps, "run_command", lambda argv, timeout: ("ok", None))
+    data, _ = sample_amps(None, _ctx(amp))
+    assert data["amps"][0]["result"] == "ok"

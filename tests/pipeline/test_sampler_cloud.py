@@ -43,6 +43,8 @@ class Metadata:
     stall: bool = False
     #: IMDSv2 only: GETs without the token answer 401
     imdsv2: bool = False
+    #: the token the PUT hands out
+    token: str = TOKEN
     requests: list[tuple[str, str]] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
     url: str = ""
@@ -80,7 +82,7 @@ def metadata() -> Iterator[Metadata]:
             meta.requests.append(("PUT", self.path))
             ttl = self.headers.get("X-aws-ec2-metadata-token-ttl-seconds")
             if meta.imdsv2 and self.path == "/latest/api/token" and ttl:
-                self.answer(200, TOKEN)
+                self.answer(200, meta.token)
             else:
                 self.answer(403)
 
@@ -147,6 +149,15 @@ def test_ec2_imdsv2_token(metadata: Metadata) -> None:
     assert result["type"] == "t3.micro"
     # one token for the four EC2 requests
     assert metadata.requests.count(("PUT", "/latest/api/token")) == 1
+
+
+def test_a_token_that_is_no_header_value_is_not_used(metadata: Metadata) -> None:
+    """A token httpx could not send (non-ASCII): no token, so the 401s stand: {}."""
+    metadata.routes = dict(EC2)
+    metadata.imdsv2 = True
+    metadata.token = "tökén"
+    assert sample(metadata.url) == {}
+    assert ("PUT", "/latest/api/token") in metadata.requests
 
 
 def test_only_404_is_empty(metadata: Metadata) -> None:

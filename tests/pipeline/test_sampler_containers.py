@@ -457,3 +457,25 @@ def test_live_machine() -> None:
     if not any(os.path.exists(p) for p in ("/var/run/docker.sock", "/run/podman/podman.sock")):
         assert entries == []  # no engine here
     assert isinstance(entries, list)
+
+
+def test_an_odd_stats_body_costs_that_container_only(
+    docker: FakeEngine, podman: FakeEngine
+) -> None:
+    """A list where the engine API has a dict: that container is left out this round;
+    the others, and the other engine's, are served (the sampler does not fail)."""
+    podman.stats[WEB] = [{"memory_stats": {"usage": 1, "limit": 2, "stats": ["x"]}}]
+    entries, state = run(None, docker.path, podman.path)
+    names = {e["name"] for e in entries}
+    assert "web" not in names
+    assert {"timescaledb-for-glances", "nginx-proxy", "c0ffee5a1b2c-infra"} <= names
+    assert state.troubled == {"podman"}
+
+
+def test_an_engine_whose_list_is_not_a_list_is_left_out(
+    docker: FakeEngine, podman: FakeEngine
+) -> None:
+    podman.containers = {"message": "not a list"}  # type: ignore[assignment]
+    entries, state = run(None, docker.path, podman.path)
+    assert {e["engine"] for e in entries} == {"docker"}
+    assert state.troubled == {"podman"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import itertools
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -235,3 +236,39 @@ def test_live_folder_under_tmp_path(tmp_path: Path) -> None:
     ]
     again, _ = sample_folders(state, _ctx({"path": str(tmp_path / "live")}))
     assert again == data
+
+
+def test_a_walk_stuck_in_a_system_call_is_not_started_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hung mount: os.scandir blocks past the budget.  Later rounds answer ETIMEDOUT
+    without starting another walk (threads would pile up, one per refresh), and the
+    folder is walked again once the stuck call returns."""
+    release = threading.Event()
+    calls: list[str] = []
+    real = os.scandir
+
+    def hung_scandir(path: Any) -> Any:
+        calls.append(str(path))
+        release.wait(timeout=30)
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", hung_scandir)
+    _file(tmp_path / "nfs" / "f", 5)
+    folder = {"path": str(tmp_path / "nfs"), "timeout": 0.1, "refresh": 1}
+    try:
+        for _ in range(3):
+            data, _ = sample_folders(None, _ctx(folder))
+            assert data["folders"][0]["errno"] == errno.ETIMEDOUT
+        assert len(calls) == 1  # one stuck walk, not one per round
+    finally:
+        release.set()
+    deadline = time.monotonic() + 5
+    while folders._STUCK.get(str(tmp_path / "nfs")) is not None and (
+        folders._STUCK[str(tmp_path / "nfs")].is_alive()
+    ):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    data, _ = sample_folders(None, _ctx(folder))
+    assert (data["folders"][0]["size"], data["folders"][0]["errno"]) == (5, 0)
+    assert len(calls) == 2

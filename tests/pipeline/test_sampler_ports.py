@@ -132,7 +132,7 @@ def test_ping_reply_gives_its_time(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     [entry], _ = run([{"host": "127.0.0.1", "timeout": 2.5}])
     assert entry["status"] == pytest.approx(0.045e-3)
     assert type(entry["status"]) is float
-    assert argv.read_text().split("\n")[:-1] == ["-n", "-c", "1", "-W", "3", "127.0.0.1"]
+    assert argv.read_text().split("\n")[:-1] == ["-n", "-c", "1", "-W", "3", "--", "127.0.0.1"]
     assert entry["port"] == 0
     assert entry["description"] == "127.0.0.1:0"
     assert entry["timeout"] == 2.5
@@ -259,7 +259,7 @@ def test_default_gateway_is_port_0(
         "timeout": 3,
         "key": "indice",
     }
-    assert argv.read_text().split() == ["-n", "-c", "1", "-W", "3", "127.0.0.1"]
+    assert argv.read_text().split() == ["-n", "-c", "1", "-W", "3", "--", "127.0.0.1"]
     assert entries[1]["indice"] == "port_1"
 
 

@@ -35,7 +35,7 @@ class Fake:
             return []
         out: list[list[str]] = [[]]
         for arg in self.log.read_text().splitlines():
-            if arg == "--":
+            if arg == "::end::":
                 out.append([])
             else:
                 out[-1].append(arg)
@@ -81,7 +81,7 @@ def test_smartctl_is_asked_without_waking_a_sleeping_disk(fake: Fake) -> None:
     calls = fake.calls()
     assert calls[0] == ["--json", "--scan-open"]
     assert sorted(calls[1:]) == sorted(
-        ["--json", "-n", "standby", "-i", "-A", "-d", kind, dev]
+        ["--json", "-n", "standby", "-i", "-A", "-d", kind, "--", dev]
         for dev, kind in [
             ("/dev/sda", "sat"),
             ("/dev/sdb", "sat"),
