@@ -22,12 +22,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from pipeline.plugins import PLUGINS
 from pipeline.samplers.base import SampleContext, SamplerSpec
+
+if TYPE_CHECKING:  # httpx weighs megabytes: imported when an engine or URL is read
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,8 @@ class Session:
         self, method: str, path: str, headers: dict[str, str] | None = None
     ) -> tuple[int, str]:
         """``(status, body)``; raises :class:`Unanswered`."""
+        import httpx
+
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise Unanswered("no time left")
@@ -140,6 +143,8 @@ def fetch(session: Session) -> dict[str, str | None]:
 
 
 def sample_cloud(previous: Any, ctx: SampleContext) -> tuple[dict[str, Any], None]:
+    import httpx
+
     options = ctx.config.plugins["cloud"].options
     request_timeout = float(options["request_timeout"])
     budget = min(2 * request_timeout, 0.8 * ctx.config.timeout_of("cloud"))

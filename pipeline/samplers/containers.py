@@ -37,12 +37,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from pipeline.plugins import PLUGINS
 from pipeline.samplers.base import SampleContext, SamplerSpec
+
+if TYPE_CHECKING:  # httpx weighs megabytes: imported when an engine or URL is read
+    import httpx
 
 log = logging.getLogger(__name__)
 
@@ -335,6 +336,8 @@ class _Api:
         self.client, self.deadline = client, deadline
 
     def get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        import httpx
+
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise EngineError(f"{path}: out of time")
@@ -402,6 +405,8 @@ def read_engine(
 ) -> EngineRound:
     """Read one engine within ``deadline`` (monotonic).  Raises :class:`EngineError` when
     the engine cannot list its containers."""
+    import httpx
+
     _probe(sock, deadline)
     transport = httpx.HTTPTransport(uds=sock)
     limits = httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=POOL_SIZE)

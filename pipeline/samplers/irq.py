@@ -66,7 +66,7 @@ def sample_irq(
     now = monotonic()
     try:
         data = procfs.proc("interrupts")
-    except FileNotFoundError:
+    except OSError:  # absent, or unreadable here (a restricted /proc): nothing to report
         return {"irq": PLUGINS["irq"].empty()}, None
     state = IrqState(now, parse_interrupts(data))
     if previous is None:

@@ -89,7 +89,7 @@ def parse_mdstat(data: bytes) -> dict[str, dict[str, Any]]:
 def sample_raid(previous: Any, ctx: SampleContext) -> tuple[dict[str, Any], None]:
     try:
         data = procfs.proc("mdstat")
-    except FileNotFoundError:
+    except OSError:  # absent, or unreadable here (a restricted /proc): nothing to report
         return {"raid": PLUGINS["raid"].empty()}, None
     return {"raid": parse_mdstat(data)}, None
 

@@ -43,7 +43,7 @@ def parse_wireless(data: bytes) -> list[dict[str, Any]]:
 def sample_wifi(previous: Any, ctx: SampleContext) -> tuple[dict[str, Any], None]:
     try:
         data = procfs.proc("net/wireless")
-    except FileNotFoundError:
+    except OSError:  # absent, or unreadable here (a restricted /proc): nothing to report
         return {"wifi": PLUGINS["wifi"].empty()}, None
     return {"wifi": parse_wireless(data)}, None
 
