@@ -17,7 +17,10 @@ from api.glances import glances_blueprint
 from api.handles import ApiHandles
 from api.history import history_blueprint
 from api.limits import limits_blueprint
+from api.metrics import metrics_blueprint
+from api.openapi import openapi_blueprint
 from api.pipeline import pipeline_blueprint
+from api.stream import stream_blueprint
 
 __all__ = ["ApiHandles", "create_app", "url_map_fast_routes"]
 
@@ -54,6 +57,10 @@ def create_app(
     if handles.runner is not None and handles.bus is not None:
         bp = pipeline_blueprint(handles.runner, handles.bus, handles.sinks, handles.started_at)
         app.register_blueprint(bp, url_prefix=prefix)
+    app.register_blueprint(stream_blueprint(handles), url_prefix=prefix)
+    app.register_blueprint(openapi_blueprint(handles), url_prefix=handles.config.api.url_prefix)
+    # /metrics sits beside /api/4, where Prometheus looks for it
+    app.register_blueprint(metrics_blueprint(handles), url_prefix=handles.config.api.url_prefix)
     app.register_blueprint(glances_blueprint(handles), url_prefix=prefix)
     errors.install(app)
     if rules is None:
