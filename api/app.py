@@ -40,7 +40,8 @@ def create_app(
     goes through it); without, Quart answers everything (as behind ``api.root``, which
     has the fast path in front).  ``rules`` shares the fast path's auth/CORS/gzip rules
     (and gzip cache)."""
-    app = QuartTrio("statbus")
+    # no /static route: Quart would serve the files of <cwd>/static to anyone
+    app = QuartTrio("statbus", static_folder=None)
     app.url_map.converters["anypath"] = _AnyPath
     app.url_map.merge_slashes = False
     app.url_map.strict_slashes = False
