@@ -258,6 +258,19 @@ async def test_a_vanished_item_is_not_exported_by_the_next_scrape() -> None:
     assert "statbus_containers" not in text
 
 
+async def test_label_values_are_escaped_by_the_library() -> None:
+    config = _config()
+    odd = '/mnt/we"ird\\dir\nnext é'
+    fs = [{"mnt_point": odd, "key": "mnt_point", "percent": 7.0}]
+    client = _client(config, _state(config, {**SAMPLES, "fs": fs}))
+    for accept, openmetrics in (("", False), ("application/openmetrics-text", True)):
+        _, text = await _scrape(client, Accept=accept)
+        assert (
+            _value(_samples(text, openmetrics=openmetrics)["statbus_fs_percent"], mnt_point=odd)
+            == 7.0
+        )
+
+
 # -- formats, caching, auth --------------------------------------------------------------
 
 
