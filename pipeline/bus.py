@@ -154,6 +154,8 @@ class Bus:
 
     def __init__(self) -> None:
         self._topics: dict[str, list[Subscription]] = {}
+        #: events published per topic since start (with or without subscribers)
+        self.published: dict[str, int] = {}
 
     @contextmanager
     def subscribe(
@@ -192,6 +194,7 @@ class Bus:
         """Encode ``event`` once and hand the bytes to every subscriber of ``topic``
         (not encoded at all when ``topic`` has none)."""
         if not self._topics.get(topic):
+            self.published[topic] = self.published.get(topic, 0) + 1
             codec.check(event)  # a bad event is still the publisher's error
             await trio.lowlevel.checkpoint()
             return
@@ -210,6 +213,7 @@ class Bus:
         pass, not one per event and lossless subscriber.
         """
         for raw in raws:
+            self.published[topic] = self.published.get(topic, 0) + 1
             for sub in list(self._topics.get(topic, ())):
                 try:
                     if sub.stats.policy is Policy.LATEST_WINS:

@@ -138,15 +138,13 @@ def add_bus(out: Families, bus: Bus) -> None:
         out.gauge(metric_name("bus", "queue_depth"), "events queued", depth, labels)
         out.gauge(metric_name("bus", "queue_capacity"), "queue size", maxsize, labels)
         out.gauge(metric_name("bus", "subscribers"), "subscribers of this name", count, labels)
-    published = getattr(bus, "published", None)  # Bus.published: events per topic
-    if isinstance(published, Mapping):
-        for topic, count in published.items():
-            out.counter(
-                metric_name("bus", "published"),
-                "events published on a topic",
-                count,
-                {"topic": str(topic)},
-            )
+    for topic, count in bus.published.items():
+        out.counter(
+            metric_name("bus", "published"),
+            "events published on a topic",
+            count,
+            {"topic": str(topic)},
+        )
 
 
 def add_sink_fields(

@@ -506,3 +506,15 @@ async def test_publishing_to_a_topic_without_subscribers_encodes_nothing(
         await bus.publish("somebody", ev(2))
         assert await sub.receive() == ev(2)
     assert encoded == [ev(2)]
+
+
+async def test_published_counts_every_event_per_topic_with_or_without_subscribers(
+    autojump_clock: Any,
+) -> None:
+    bus = Bus()
+    event = StatEvent("cpu", 1.0, 1, {"total": 1.0})
+    await bus.publish("stats", event)  # nobody listens: still published
+    with bus.subscribe("stats", name="s", policy=Policy.LATEST_WINS, maxsize=1):
+        await bus.publish_many("stats", [event.to_msgpack(), event.to_msgpack()])
+        await bus.publish("views", event)
+    assert bus.published == {"stats": 3, "views": 1}
