@@ -1,11 +1,398 @@
-"""Placeholder: being written (issue 8)."""
+"""``GET /api/4/stream``: the bus as Server-Sent Events (``docs/stream.md``).
+
+Each client gets bus subscribers of its own, latest-wins: a client that does not read
+(its socket is full, so this task waits in ``send``) leaves at most their ``maxsize``
+events queued, the bus drops the oldest and counts them (``/api/4/pipeline``), and the
+next chunk carries, per plugin, only the newest sample (the state stage's, when the
+queued ones are older).  Alert transitions are numbered by one :class:`AlertLog` per
+app, which also keeps the latest :data:`RESUME_SIZE` of them for ``Last-Event-ID``.
+
+The body is an async generator that yields outside any nursery or cancel scope (its
+waits run in :func:`_wait_any`); its subscriptions are made when Quart starts sending
+it and leave the bus when it ends: the client went away, or the server stops it.
+"""
 
 from __future__ import annotations
 
-from quart import Blueprint
+import logging
+import re
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
 
+import orjson
+import trio
+from quart import Blueprint, Response, request
+
+from api.errors import ApiError, error_response, unknown_plugin
 from api.handles import ApiHandles
+from pipeline import codec
+from pipeline.bus import Bus, Policy, Subscription
+from pipeline.events import AlertEvent, StatEvent, ViewsEvent
+from pipeline.samplers.runner import STATS_TOPIC
+from pipeline.stages.alerts import ALERTS_TOPIC
+from pipeline.stages.state import StateStage, to_json
+from pipeline.stages.thresholds import VIEWS_TOPIC
+
+log = logging.getLogger(__name__)
+
+#: seconds between two heartbeat comments, whatever else is sent (read per connection)
+HEARTBEAT_INTERVAL = 15.0
+#: alert transitions kept for Last-Event-ID, and queued at most for one slow client
+RESUME_SIZE = 100
+#: how long (ms) an EventSource waits before it reconnects (the stream's ``retry:``)
+RETRY_MS = 3000
+#: ``topics=`` names, each the bus topic it relays
+TOPICS = ("stats", "alerts", "views")
+#: the topics of a stream that names none (views are asked for)
+DEFAULT_TOPICS = ("stats", "alerts")
+
+_STAT_TAG = codec.tag_of(StatEvent)
+_HEARTBEAT = b": heartbeat\n\n"
+
+
+class AlertLog:
+    """The latest alert transitions, numbered ``<boot>-<n>``: what ``Last-Event-ID``
+    resumes from.
+
+    It has a subscriber of its own on ``alerts`` (latest-wins, :data:`RESUME_SIZE`) from
+    the moment the app is built, and numbers what it queued whenever a stream asks
+    (:meth:`sync`), so it needs no task: the bus hands an event to this subscriber
+    before any stream's (it subscribed first), so whatever a stream has received is
+    numbered here by then.  Transitions the bus dropped while nobody asked still take
+    their numbers, so the gap shows.  ``boot`` (the creation time in ms) tells this
+    process's ids from an earlier one's."""
+
+    def __init__(
+        self, bus: Bus, size: int | None = None, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        size = RESUME_SIZE if size is None else size
+        self.boot = int(clock() * 1000)
+        self._stack = ExitStack()
+        self._sub = self._stack.enter_context(
+            bus.subscribe(
+                ALERTS_TOPIC, name="stream-resume", policy=Policy.LATEST_WINS, maxsize=size
+            )
+        )
+        self._entries: deque[tuple[int, bytes]] = deque(maxlen=size)
+        #: the number of the newest transition numbered so far
+        self.last = 0
+        self._dropped = 0
+        self._id = re.compile(rf"{self.boot}-([0-9]{{1,18}})")
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def sync(self) -> None:
+        """Number what the bus queued since the last call (never waits)."""
+        # Drops only ever take the oldest queued event: every event dropped so far is
+        # older than every event still queued.
+        self.last += self._sub.stats.dropped - self._dropped
+        self._dropped = self._sub.stats.dropped
+        while True:
+            try:
+                raw = self._sub.receive_raw_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                return
+            self.last += 1
+            self._entries.append((self.last, raw))
+
+    def after(self, seq: int) -> tuple[list[tuple[int, bytes]], int]:
+        """The transitions numbered after ``seq``, oldest first, and how many of those
+        are no longer in memory."""
+        self.sync()
+        entries = [entry for entry in self._entries if entry[0] > seq]
+        first = entries[0][0] if entries else self.last + 1
+        return entries, max(0, first - seq - 1)
+
+    def event_id(self, seq: int) -> str:
+        return f"{self.boot}-{seq}"
+
+    def parse_id(self, text: str) -> int | None:
+        """The number of one of this log's ids, else ``None`` (another process's)."""
+        match = self._id.fullmatch(text.strip())
+        return None if match is None else min(int(match.group(1)), self.last)
+
+
+def _frame(event: str, data: bytes, event_id: str | None = None) -> bytes:
+    head = b"event: %s\n" % event.encode()
+    if event_id is not None:
+        head += b"id: %s\n" % event_id.encode()
+    return head + b"data: " + data + b"\n\n"
+
+
+def _comment(text: str) -> bytes:
+    return b": " + text.encode() + b"\n\n"
+
+
+def _drain(sub: Subscription) -> list[bytes]:
+    got: list[bytes] = []
+    while True:
+        try:
+            got.append(sub.receive_raw_nowait())
+        except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+            return got
+
+
+async def _wait_any(subs: Sequence[Subscription], deadline: float) -> dict[str, list[bytes]]:
+    """Per topic, what ``subs`` have queued: at once if any has something, else once one
+    has, or ``{}`` at ``deadline``.  Raises ``trio.EndOfChannel`` if one has ended."""
+    got = {sub.stats.topic: raws for sub in subs if (raws := _drain(sub))}
+    if got or trio.current_time() >= deadline:
+        return got
+    ended = False
+    async with trio.open_nursery() as nursery:
+        nursery.cancel_scope.deadline = deadline
+
+        async def wait(sub: Subscription) -> None:
+            nonlocal ended
+            try:
+                got[sub.stats.topic] = await sub.receive_batch()
+            except (trio.EndOfChannel, trio.ClosedResourceError):
+                ended = True
+            nursery.cancel_scope.cancel()
+
+        for sub in subs:
+            nursery.start_soon(wait, sub)
+    if ended:
+        raise trio.EndOfChannel
+    for sub in subs:  # what the others got meanwhile
+        if raws := _drain(sub):
+            got.setdefault(sub.stats.topic, []).extend(raws)
+    return got
+
+
+@dataclass
+class _Stream:
+    """One client's stream: what it asked for, and what it was sent so far."""
+
+    bus: Bus
+    state: StateStage
+    alert_log: AlertLog | None
+    plugins: tuple[str, ...]
+    topics: tuple[str, ...]
+    last_event_id: str | None
+    name: str
+    #: the ``ts`` of the last sample sent, per plugin
+    sent: dict[str, float] = field(default_factory=dict)
+    #: the number of the last alert transition sent
+    cursor: int = 0
+    seen_dropped: dict[str, int] = field(default_factory=dict)
+
+    async def frames(self) -> AsyncIterator[bytes]:
+        """The body: subscribes when first iterated, unsubscribes when it ends."""
+        buffer = 2 * max(1, len(self.state.plugins))  # two rounds of every plugin
+        sizes = {STATS_TOPIC: buffer, VIEWS_TOPIC: buffer, ALERTS_TOPIC: RESUME_SIZE}
+        with ExitStack() as stack:
+            subs = [
+                stack.enter_context(
+                    self.bus.subscribe(
+                        topic, name=self.name, policy=Policy.LATEST_WINS, maxsize=sizes[topic]
+                    )
+                )
+                for topic in self.topics
+            ]
+            log.debug("stream %s: open (%s)", self.name, ",".join(self.topics))
+            yield self.opening()
+            interval = HEARTBEAT_INTERVAL
+            beat = trio.current_time() + interval
+            while True:
+                try:
+                    got = await _wait_any(subs, beat)
+                except trio.EndOfChannel:
+                    return
+                chunk = self.render(got, subs)
+                now = trio.current_time()
+                if now >= beat:
+                    chunk += _HEARTBEAT
+                    while beat <= now:
+                        beat += interval
+                if chunk:
+                    yield chunk
+
+    def opening(self) -> bytes:
+        """``retry:``, the alert transitions after ``Last-Event-ID``, and the current
+        state of the selected plugins."""
+        chunk = b"retry: %d\n\n" % RETRY_MS
+        if self.alert_log is not None and ALERTS_TOPIC in self.topics:
+            self.alert_log.sync()
+            self.cursor = self.alert_log.last
+            if self.last_event_id is not None:
+                chunk += self._resume(self.alert_log, self.last_event_id)
+        if STATS_TOPIC in self.topics:
+            for plugin in self.plugins:
+                ts = self.state.updated_at(plugin)
+                if ts is not None:
+                    chunk += self._stats_frame(plugin, ts, self.state.get_json(plugin))
+        return chunk
+
+    def _resume(self, alert_log: AlertLog, last_event_id: str) -> bytes:
+        seq = alert_log.parse_id(last_event_id)
+        entries, lost = alert_log.after(0 if seq is None else seq)
+        chunk = b""
+        if seq is None:
+            chunk += _comment(
+                f"Last-Event-ID {last_event_id!r} is not from this process: "
+                f"the {len(entries)} transitions in memory follow"
+            )
+        elif lost:
+            chunk += _comment(f"{lost} alert transitions after {last_event_id} are no longer kept")
+        self.cursor = 0 if seq is None else seq
+        chunk += self._alert_frames(entries)
+        self.cursor = alert_log.last
+        return chunk
+
+    def render(self, got: dict[str, list[bytes]], subs: Sequence[Subscription]) -> bytes:
+        chunk = b""
+        for sub in subs:
+            topic = sub.stats.topic
+            dropped = sub.stats.dropped - self.seen_dropped.get(topic, 0)
+            self.seen_dropped[topic] = sub.stats.dropped
+            raws = got.get(topic, [])
+            if topic == STATS_TOPIC and (raws or dropped):
+                chunk += self._stats(raws, resync=dropped > 0)
+            elif topic == VIEWS_TOPIC and raws:
+                chunk += self._views(raws)
+            elif topic == ALERTS_TOPIC and (raws or dropped) and self.alert_log is not None:
+                # the raws only wake us: the log numbers them, and has them all
+                entries, lost = self.alert_log.after(self.cursor)
+                if lost:
+                    chunk += _comment(f"dropped {lost} alert transitions: the reader is too slow")
+                chunk += self._alert_frames(entries)
+        return chunk
+
+    def _stats(self, raws: list[bytes], *, resync: bool) -> bytes:
+        """The newest queued sample per selected plugin; after drops, the state's
+        newest of every selected plugin not sent yet (a dropped sample may have been
+        a slowly refreshed plugin's only one)."""
+        newest: dict[str, tuple[float, bytes]] = {}
+        for raw in raws:
+            try:
+                tag, (plugin, ts) = codec.head(raw, 2)
+            except codec.CodecError:
+                log.warning("stream: skipping a stats event that does not decode")
+                continue
+            if tag == _STAT_TAG and plugin in self.plugins:
+                newest[plugin] = (ts, raw)
+        chunk = b""
+        for plugin in self.plugins if resync else newest:
+            queued = newest.get(plugin)
+            held = self.state.updated_at(plugin)
+            ts = queued[0] if queued is not None else held
+            if ts is None or ts <= self.sent.get(plugin, float("-inf")):
+                continue
+            if ts == held:  # the state's JSON: encoded once per sample for every reader
+                body = self.state.get_json(plugin)
+            else:  # the state stage has not taken it yet
+                assert queued is not None
+                (data,) = codec.fields(queued[1], StatEvent, ("data",))
+                body = to_json(data)
+            chunk += self._stats_frame(plugin, ts, body)
+        return chunk
+
+    def _stats_frame(self, plugin: str, ts: float, body: bytes) -> bytes:
+        self.sent[plugin] = ts
+        head = orjson.dumps({"plugin": plugin, "ts": ts})[:-1]
+        return _frame("stats", head + b',"data":' + body + b"}")
+
+    def _views(self, raws: list[bytes]) -> bytes:
+        newest: dict[str, Any] = {}
+        for raw in raws:
+            try:
+                event = codec.decode(raw)
+            except codec.CodecError:
+                log.warning("stream: skipping a views event that does not decode")
+                continue
+            if isinstance(event, ViewsEvent) and event.plugin in self.plugins:
+                newest[event.plugin] = event
+        return b"".join(
+            _frame("views", to_json({"plugin": e.plugin, "ts": e.ts, "views": e.views}))
+            for e in newest.values()
+        )
+
+    def _alert_frames(self, entries: list[tuple[int, bytes]]) -> bytes:
+        assert self.alert_log is not None
+        chunk = b""
+        for seq, raw in entries:
+            if seq <= self.cursor:
+                continue
+            self.cursor = seq
+            try:
+                event = codec.decode(raw)
+            except codec.CodecError:
+                log.warning("stream: skipping an alert event that does not decode")
+                continue
+            if isinstance(event, AlertEvent):
+                data = {"transition": event.transition, "ts": event.ts, "event": event.event}
+                chunk += _frame("alert", to_json(data), self.alert_log.event_id(seq))
+        return chunk
+
+
+def _names(arg: str, given: list[str]) -> list[str]:
+    """``a,b`` and ``?x=a&x=b`` alike; a parameter that names nothing is a 400."""
+    names = [name.strip() for value in given for name in value.split(",") if name.strip()]
+    if not names:
+        raise ApiError(400, f"No {arg} named in the {arg} parameter")
+    return list(dict.fromkeys(names))
 
 
 def stream_blueprint(handles: ApiHandles) -> Blueprint:
-    return Blueprint("stream", __name__)
+    bp = Blueprint("stream", __name__)
+    enabled = list(handles.state.plugins)
+    enabled_set = frozenset(enabled)
+    bus = handles.bus
+    available = tuple(
+        topic
+        for topic in TOPICS
+        if (topic != "alerts" or handles.alerts is not None)
+        and (topic != "views" or handles.thresholds is not None)
+    )
+    alert_log = AlertLog(bus) if bus is not None and "alerts" in available else None
+    if alert_log is not None:
+
+        @bp.after_app_serving
+        async def _close_alert_log() -> None:  # async: a plain def would run in a thread
+            alert_log.close()
+
+    clients = 0
+
+    @bp.route("/stream")
+    async def stream() -> Response:
+        nonlocal clients
+        if bus is None:
+            return error_response(503, "The live stream needs the pipeline (no bus)")
+        plugins = tuple(enabled)
+        if "plugins" in request.args:
+            plugins = tuple(_names("plugins", request.args.getlist("plugins")))
+            for plugin in plugins:
+                if plugin not in enabled_set:
+                    raise unknown_plugin(plugin, enabled)
+        topics = tuple(t for t in DEFAULT_TOPICS if t in available)
+        if "topics" in request.args:
+            topics = tuple(_names("topics", request.args.getlist("topics")))
+            for topic in topics:
+                if topic not in available:
+                    raise ApiError(
+                        400, f"Unknown topic {topic} (available topics: {list(available)!r})"
+                    )
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        if request.method == "HEAD":  # the headers only: a body would never end
+            return Response(b"", mimetype="text/event-stream", headers=headers)
+        clients += 1
+        client = _Stream(
+            bus,
+            handles.state,
+            alert_log,
+            plugins,
+            tuple(t for t in TOPICS if t in topics),
+            request.headers.get("Last-Event-ID"),
+            name=f"stream#{clients}",
+        )
+        response = Response(client.frames(), mimetype="text/event-stream", headers=headers)
+        response.timeout = None  # not Quart's RESPONSE_TIMEOUT (60 s): it runs until closed
+        return response
+
+    return bp
