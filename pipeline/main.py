@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import signal
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -211,12 +213,41 @@ async def _first_of(*waits: Callable[[], Awaitable[None]]) -> None:
             nursery.start_soon(one, wait)
 
 
+#: past the shutdown deadline, seconds more before the process exits whatever still runs
+FORCED_EXIT_AFTER = 3.0
+
+
 async def _wait_for_signal(shutdown: trio.Event) -> None:
     with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
         async for signum in signals:
             log.info("received %s", signal.Signals(signum).name)
             shutdown.set()
+            _exit_anyway_after(SHUTDOWN_DEADLINE + FORCED_EXIT_AFTER)
             return
+
+
+def _exit_anyway_after(seconds: float) -> None:
+    """A backstop for a shutdown that cannot finish: hypercorn writes to a client's socket
+    in a shielded cancel scope with no timeout, so a client that stopped reading (an SSE
+    stream's, a large body's) holds its connection task, and trio.run, for ever.  By
+    ``seconds`` after the signal every stage has saved its state (they are cancelled at
+    the deadline), so the process then exits (status 0) without waiting for that task.
+    The timer thread is a daemon: a normal exit does not wait for it."""
+
+    def exit_now() -> None:
+        log.warning(
+            "shutdown: still running %.0f s after the signal (a client that does not read"
+            " its response?); exiting anyway",
+            seconds,
+        )
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        os._exit(0)
+
+    timer = threading.Timer(seconds, exit_now)
+    timer.daemon = True
+    timer.name = "shutdown-backstop"
+    timer.start()
 
 
 def api_urls(running: Running, config: Config) -> list[str]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import signal
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -386,13 +385,10 @@ def test_an_open_stream_does_not_hold_up_shutdown(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    raises=subprocess.TimeoutExpired,
-    reason="hypercorn (trio) writes to a socket in a shielded cancel scope with no "
-    "timeout: a client that stops reading pins its connection, and shutdown, for ever",
-)
 def test_a_stream_whose_reader_stalls_does_not_hold_up_shutdown(tmp_path: Path) -> None:
+    """hypercorn (trio) writes to a socket in a shielded cancel scope with no timeout,
+    so a client that stops reading pins its connection task; the CLI's backstop ends
+    the process shortly after the shutdown deadline (pipeline/main.py), with status 0."""
     live = start_statbus(tmp_path, "[api]\nport = 0\n[global]\nrefresh = 1.0\n")
     transport = httpx.HTTPTransport(socket_options=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)])
     try:
@@ -407,6 +403,7 @@ def test_a_stream_whose_reader_stalls_does_not_hold_up_shutdown(tmp_path: Path) 
                 assert time.monotonic() < deadline
                 time.sleep(0.5)
             assert live.stop() == 0
+        assert any("exiting anyway" in line for line in live.stderr_lines)
     finally:
         if live.proc.poll() is None:
             live.stop(signal.SIGKILL)
