@@ -90,11 +90,15 @@ def _components(plugins: Sequence[str]) -> Doc:
         "View": view,
         "Views": {
             "type": "object",
-            "description": "Dict plugins `{field: View}`; list plugins `{key: {field: View}}`.",
+            "description": (
+                "Dict plugins `{field: View}`; list plugins `{key: {field: View}}`;"
+                " quicklook also `list`, the bars a client shows."
+            ),
             "additionalProperties": {
                 "anyOf": [
                     ref("schemas", "View"),
                     {"type": "object", "additionalProperties": ref("schemas", "View")},
+                    {"type": "array", "items": {"type": "string"}},
                 ]
             },
         },

@@ -35,6 +35,12 @@ class Policy(enum.Enum):
     LATEST_WINS = "latest-wins"
 
 
+def family_of(name: str) -> str:
+    """A subscriber's family: its name before any ``#`` (one subscriber per stream
+    client is named ``stream#<n>``)."""
+    return name.partition("#")[0]
+
+
 @dataclass
 class SubscriberStats:
     """Counters of one subscriber, readable at any time."""
@@ -156,6 +162,10 @@ class Bus:
         self._topics: dict[str, list[Subscription]] = {}
         #: events published per topic since start (with or without subscribers)
         self.published: dict[str, int] = {}
+        #: delivered and dropped counts of the subscribers that left, per
+        #: ``(family, topic, policy)``; a family is the name before any ``#``
+        #: (``stream#7`` is of ``stream``), so that its counters never go backwards
+        self.retired: dict[tuple[str, str, str], list[int]] = {}
 
     @contextmanager
     def subscribe(
@@ -181,6 +191,11 @@ class Bus:
         subs = self._topics.get(topic, [])
         if sub in subs:
             subs.remove(sub)
+            stats = sub.stats
+            key = (family_of(stats.name), stats.topic, stats.policy.value)
+            totals = self.retired.setdefault(key, [0, 0])
+            totals[0] += stats.delivered
+            totals[1] += stats.dropped
         sub._send.close()
         sub._receive.close()
 

@@ -289,12 +289,19 @@ class PluginsCollector:
 # -- the page ------------------------------------------------------------------------
 
 
+_ESCAPING = re.compile(r"escaping\s*=\s*[^;,]*")
+
+
 def negotiate(accept: str | None) -> tuple[Callable[[Collector], bytes], str]:
     """The encoder and content type for an ``Accept`` header, as ``prometheus_client``'s
     own handlers choose them: OpenMetrics when the client asks for it, else the text
-    format 0.0.4.  An unreadable version asks for nothing."""
+    format 0.0.4.  An unreadable version asks for nothing.  Every name here is already
+    a legacy Prometheus name (``[a-zA-Z0-9_]``), so the ``escaping`` asked for is always
+    answered as ``underscores`` (which leaves them as they are): prometheus_client 0.26
+    would apply ``values`` or ``dots`` to the samples but not to the metadata."""
+    accept = _ESCAPING.sub("escaping=underscores", accept or "")
     try:
-        return choose_encoder(accept or "")
+        return choose_encoder(accept)
     except (TypeError, ValueError):  # a version such as "1.x" cannot be compared
         return generate_latest, CONTENT_TYPE_PLAIN_0_0_4
 

@@ -9,7 +9,7 @@ from typing import Any
 from prometheus_client.metrics_core import Metric
 
 from pipeline import __version__
-from pipeline.bus import Bus
+from pipeline.bus import Bus, family_of
 from pipeline.metrics import Families, label_value, metric_name, number
 from pipeline.samplers.runner import SamplerRunner
 from pipeline.stages.alerts import AlertStage
@@ -115,15 +115,21 @@ def add_samplers(out: Families, runner: SamplerRunner) -> None:
 
 
 def add_bus(out: Families, bus: Bus) -> None:
-    # Subscribers of one name (one per stream client, say) are summed: one series per
-    # name, topic and policy.
+    # One series per subscriber family, topic and policy: the subscribers of one stream
+    # client each (``stream#7``) are summed into ``stream``, with those that left
+    # (Bus.retired) so that the counters never go backwards and a client that comes and
+    # goes adds no series.
     rows: dict[tuple[str, str, str], list[int]] = {}
     for sub in bus.subscribers():
-        key = (str(sub["name"]), str(sub["topic"]), str(sub["policy"]))
+        key = (family_of(str(sub["name"])), str(sub["topic"]), str(sub["policy"]))
         row = rows.setdefault(key, [0, 0, 0, 0, 0])
         for i, field in enumerate(("delivered", "dropped", "depth", "maxsize")):
             row[i] += int(sub[field])
         row[4] += 1
+    for key, (delivered, dropped) in bus.retired.items():
+        row = rows.setdefault(key, [0, 0, 0, 0, 0])
+        row[0] += delivered
+        row[1] += dropped
     for (name, topic, policy), (delivered, dropped, depth, maxsize, count) in rows.items():
         labels = {"subscriber": name, "topic": topic, "policy": policy}
         out.counter(

@@ -483,11 +483,29 @@ class SamplerRunner:
             if empty and plugin in self._empty_sent:  # nothing new: no event (None)
                 batch[plugin] = seq - 1, None, empty
                 continue
-            batch[plugin] = seq, codec.pack(StatEvent, plugin, ts, seq, value), empty
+            try:
+                raw = codec.pack(StatEvent, plugin, ts, seq, value)
+            except UnicodeEncodeError:  # a name read with surrogateescape (non-UTF-8 bytes)
+                raw = codec.pack(StatEvent, plugin, ts, seq, valid_text(value))
+            batch[plugin] = seq, raw, empty
         return batch
 
 
 Entry = dict[str, Any]
+
+
+def valid_text(value: Any) -> Any:
+    """``value`` with every string made valid Unicode: the bytes a process name, a
+    command line, a mount point or an interface name held that were not UTF-8 (decoded
+    with ``surrogateescape``, as psutil does) become U+FFFD, which msgpack and JSON can
+    carry.  Dict keys too."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    if isinstance(value, list | tuple):
+        return [valid_text(v) for v in value]
+    if isinstance(value, dict):
+        return {valid_text(k): valid_text(v) for k, v in value.items()}
+    return value
 
 
 def _finder(aliases: Mapping[str, str]) -> Callable[[str], str | None]:

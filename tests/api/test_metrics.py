@@ -301,8 +301,14 @@ async def test_openmetrics_when_the_accept_header_asks_for_it() -> None:
     assert series(_samples(om, openmetrics=True)) == series(families)
     # Prometheus 3's text variant: names are plain ASCII, so the same page
     content_type, v1 = await _scrape(client, Accept="text/plain;version=1.0.0;escaping=allow-utf-8")
-    assert content_type == "text/plain; version=1.0.0; charset=utf-8; escaping=allow-utf-8"
+    assert content_type == "text/plain; version=1.0.0; charset=utf-8; escaping=underscores"
     assert v1 == text
+    # an escaping prometheus_client would apply to the samples but not to their metadata
+    for escaping in ("values", "dots"):
+        accept = f"application/openmetrics-text; version=1.0.0; escaping={escaping}"
+        content_type, page = await _scrape(client, Accept=accept)
+        assert content_type == f"{OPENMETRICS}; escaping=underscores"
+        assert series(_samples(page, openmetrics=True)) == series(families)
     for accept in (
         "application/json",
         "text/html, */*",
@@ -540,3 +546,32 @@ def test_live_alert_and_sink_metrics(alerting: LiveStatbus) -> None:
     assert [s.value for s in connected] == [0]
     alerts_sub = {"subscriber": "webhooks", "topic": "alerts", "policy": "lossless"}
     assert _value(families["statbus_bus_delivered"], **alerts_sub) >= 1
+
+
+async def test_stream_clients_are_one_series_whose_counters_never_go_back() -> None:
+    """Each stream client has subscribers of its own (``stream#<n>``); the metrics sum
+    them into ``subscriber="stream"`` with those that left, so clients that come and go
+    add no series and the delivered count never goes backwards."""
+    from pipeline.metrics_pipeline import Families, add_bus
+
+    bus = Bus()
+    event = StatEvent("cpu", 1.0, 1, {"total": 1.0}).to_msgpack()
+
+    def delivered() -> tuple[float, set[str]]:
+        out = Families()
+        add_bus(out, bus)
+        family = next(f for f in out if f.name == "statbus_bus_delivered")
+        return (
+            sum(s.value for s in family.samples if s.labels["subscriber"] == "stream"),
+            {s.labels["subscriber"] for s in family.samples},
+        )
+
+    with bus.subscribe("stats", name="stream#1", policy=Policy.LATEST_WINS, maxsize=4) as one:
+        with bus.subscribe("stats", name="stream#2", policy=Policy.LATEST_WINS, maxsize=4) as two:
+            await bus.publish_many("stats", [event, event])
+            for sub in (one, two):
+                for _ in range(2):
+                    await sub.receive_raw()
+            assert delivered() == (4.0, {"stream"})
+        assert delivered() == (4.0, {"stream"})  # #2 left: its count stays in the sum
+    assert delivered() == (4.0, {"stream"})

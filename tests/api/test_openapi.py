@@ -375,6 +375,11 @@ def test_real_answers_validate_against_the_schemas(everything: dict[str, Any]) -
     process = everything["all"]["processlist"][0]
     one = httpx.get(f"{base}/processes/{process['pid']}", timeout=10).json()
     assert _errors(_validator(doc, "processlist_entry"), one) == []
+    views = httpx.get(f"{base}/all/views", timeout=10).json()
+    assert "list" in views["quicklook"]
+    assert _errors(_validator(doc, "Views"), views["quicklook"]) == []
+    for plugin, plugin_views in views.items():
+        assert _errors(_validator(doc, "Views"), plugin_views) == [], plugin
 
 
 def test_the_schemas_reject_a_wrong_answer() -> None:

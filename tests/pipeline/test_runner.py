@@ -822,3 +822,23 @@ async def test_an_empty_value_is_published_once_until_it_changes(
         [], [{"name": "web", "key": "name"}], []
     ]  # fmt: skip
     assert seen.seqs("containers") == [1, 2, 3]
+
+
+async def test_names_that_are_not_utf8_are_published_with_replacement_characters(
+    clock: trio.testing.MockClock,
+) -> None:
+    """A process started as ``exec -a $'sl\\xffeep'``: its name, read with
+    surrogateescape as psutil reads it, cannot be encoded; the sample is published with
+    U+FFFD in its place instead of failing the family for as long as the process lives."""
+    name = b"sl\xffeep".decode("utf-8", "surrogateescape")
+    entry = {"key": "name", "name": name, "cmdline": [name, "4"], "count": 1}
+    fake = Fake(clock, "programs", ["programlist"], lambda n: Returns({"programlist": [entry]}))
+    bus = Bus()
+
+    seen = await run_for(make_runner(bus, cfg.Config(), fake), bus, 1.5)
+
+    (event, *_) = seen.events("programlist")
+    assert event.data == [
+        {"key": "name", "name": "sl\ufffdeep", "cmdline": ["sl\ufffdeep", "4"], "count": 1}
+    ]
+    assert seen.errors == []
