@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from api.alert_log import AlertLog
 from pipeline.bus import Bus
 from pipeline.config import Config
 from pipeline.samplers.runner import RuntimeOptions, SamplerRunner
@@ -36,3 +37,5 @@ class ApiHandles:
     runner: SamplerRunner | None = None
     bus: Bus | None = None
     sinks: Mapping[str, Callable[[], dict[str, Any]]] = field(default_factory=dict)
+    #: the alert transitions numbered since the API started, for the stream's resume
+    alert_log: AlertLog | None = None

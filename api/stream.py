@@ -4,8 +4,9 @@ Each client gets bus subscribers of its own, latest-wins: a client that does not
 (its socket is full, so this task waits in ``send``) leaves at most their ``maxsize``
 events queued, the bus drops the oldest and counts them (``/api/4/pipeline``), and the
 next chunk carries, per plugin, only the newest sample (the state stage's, when the
-queued ones are older).  Alert transitions are numbered by one :class:`AlertLog` per
-app, which also keeps the latest :data:`RESUME_SIZE` of them for ``Last-Event-ID``.
+queued ones are older).  Alert transitions are numbered by one
+:class:`~api.alert_log.AlertLog`, made when the API starts (``ApiHandles.alert_log``),
+which also keeps the latest ``RESUME_SIZE`` of them for ``Last-Event-ID``.
 
 The body is an async generator that yields outside any nursery or cancel scope (its
 waits run in :func:`_wait_any`); its subscriptions are made when Quart starts sending
@@ -15,10 +16,7 @@ it and leave the bus when it ends: the client went away, or the server stops it.
 from __future__ import annotations
 
 import logging
-import re
-import time
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +25,7 @@ import orjson
 import trio
 from quart import Blueprint, Response, request
 
+from api.alert_log import RESUME_SIZE, AlertLog
 from api.errors import ApiError, error_response, unknown_plugin
 from api.handles import ApiHandles
 from pipeline import codec
@@ -41,8 +40,6 @@ log = logging.getLogger(__name__)
 
 #: seconds between two heartbeat comments, whatever else is sent (read per connection)
 HEARTBEAT_INTERVAL = 15.0
-#: alert transitions kept for Last-Event-ID, and queued at most for one slow client
-RESUME_SIZE = 100
 #: how long (ms) an EventSource waits before it reconnects (the stream's ``retry:``)
 RETRY_MS = 3000
 #: ``topics=`` names, each the bus topic it relays
@@ -52,69 +49,6 @@ DEFAULT_TOPICS = ("stats", "alerts")
 
 _STAT_TAG = codec.tag_of(StatEvent)
 _HEARTBEAT = b": heartbeat\n\n"
-
-
-class AlertLog:
-    """The latest alert transitions, numbered ``<boot>-<n>``: what ``Last-Event-ID``
-    resumes from.
-
-    It has a subscriber of its own on ``alerts`` (latest-wins, :data:`RESUME_SIZE`) from
-    the moment the app is built, and numbers what it queued whenever a stream asks
-    (:meth:`sync`), so it needs no task: the bus hands an event to this subscriber
-    before any stream's (it subscribed first), so whatever a stream has received is
-    numbered here by then.  Transitions the bus dropped while nobody asked still take
-    their numbers, so the gap shows.  ``boot`` (the creation time in ms) tells this
-    process's ids from an earlier one's."""
-
-    def __init__(
-        self, bus: Bus, size: int | None = None, *, clock: Callable[[], float] = time.time
-    ) -> None:
-        size = RESUME_SIZE if size is None else size
-        self.boot = int(clock() * 1000)
-        self._stack = ExitStack()
-        self._sub = self._stack.enter_context(
-            bus.subscribe(
-                ALERTS_TOPIC, name="stream-resume", policy=Policy.LATEST_WINS, maxsize=size
-            )
-        )
-        self._entries: deque[tuple[int, bytes]] = deque(maxlen=size)
-        #: the number of the newest transition numbered so far
-        self.last = 0
-        self._dropped = 0
-        self._id = re.compile(rf"{self.boot}-([0-9]{{1,18}})")
-
-    def close(self) -> None:
-        self._stack.close()
-
-    def sync(self) -> None:
-        """Number what the bus queued since the last call (never waits)."""
-        # Drops only ever take the oldest queued event: every event dropped so far is
-        # older than every event still queued.
-        self.last += self._sub.stats.dropped - self._dropped
-        self._dropped = self._sub.stats.dropped
-        while True:
-            try:
-                raw = self._sub.receive_raw_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-                return
-            self.last += 1
-            self._entries.append((self.last, raw))
-
-    def after(self, seq: int) -> tuple[list[tuple[int, bytes]], int]:
-        """The transitions numbered after ``seq``, oldest first, and how many of those
-        are no longer in memory."""
-        self.sync()
-        entries = [entry for entry in self._entries if entry[0] > seq]
-        first = entries[0][0] if entries else self.last + 1
-        return entries, max(0, first - seq - 1)
-
-    def event_id(self, seq: int) -> str:
-        return f"{self.boot}-{seq}"
-
-    def parse_id(self, text: str) -> int | None:
-        """The number of one of this log's ids, else ``None`` (another process's)."""
-        match = self._id.fullmatch(text.strip())
-        return None if match is None else min(int(match.group(1)), self.last)
 
 
 def _frame(event: str, data: bytes, event_id: str | None = None) -> bytes:
@@ -350,12 +284,14 @@ def stream_blueprint(handles: ApiHandles) -> Blueprint:
         if (topic != "alerts" or handles.alerts is not None)
         and (topic != "views" or handles.thresholds is not None)
     )
-    alert_log = AlertLog(bus) if bus is not None and "alerts" in available else None
-    if alert_log is not None:
+    alert_log = handles.alert_log if "alerts" in available else None
+    if alert_log is None and bus is not None and "alerts" in available:
+        # an app built without one (tests): its own, from now on
+        alert_log = own_log = AlertLog(bus)
 
         @bp.after_app_serving
         async def _close_alert_log() -> None:  # async: a plain def would run in a thread
-            alert_log.close()
+            own_log.close()
 
     clients = 0
 

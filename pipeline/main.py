@@ -130,8 +130,12 @@ async def serve(
     async def serve_api(task_status: trio.TaskStatus[list[str]]) -> None:
         from hypercorn.trio import serve as hypercorn_serve
 
+        from api.alert_log import AlertLog
         from api.handles import ApiHandles
         from api.root import create_root_app
+
+        # numbered from the start, for the stream's Last-Event-ID
+        alert_log = AlertLog(bus) if alerts is not None else None
 
         # Quart itself is imported on the first request the fast path does not answer.
         app = create_root_app(
@@ -151,6 +155,7 @@ async def serve(
                     for name, sink in (("mqtt", mqtt), ("webhooks", webhooks))
                     if sink is not None
                 },
+                alert_log=alert_log,
             )
         )
         try:
@@ -161,6 +166,8 @@ async def serve(
                 task_status=task_status,
             )
         finally:
+            if alert_log is not None:
+                alert_log.close()
             api_done.set()
 
     async with trio.open_nursery() as nursery:

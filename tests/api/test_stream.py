@@ -27,6 +27,7 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
+from api import alert_log as alert_log_module
 from api import stream as stream_module
 from api.handles import ApiHandles
 from api.root import create_root_app
@@ -171,7 +172,14 @@ def alerting(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Alerting]:
     tmp = tmp_path_factory.mktemp("stream")
     watched = tmp / "watched"
     watched.mkdir()
-    config = f"""
+    live = start_statbus(tmp, _alerting_config(watched))
+    yield Alerting(live, watched)
+    assert live.stop() == 0
+    assert not [line for line in live.stderr_lines if "Traceback" in line]
+
+
+def _alerting_config(watched: Path) -> str:
+    return f"""
 [api]
 port = 0
 username = "{AUTH[0]}"
@@ -190,10 +198,6 @@ warning = 1
 critical = 3
 refresh = 1
 """
-    live = start_statbus(tmp, config)
-    yield Alerting(live, watched)
-    assert live.stop() == 0
-    assert not [line for line in live.stderr_lines if "Traceback" in line]
 
 
 @pytest.mark.slow
@@ -346,6 +350,31 @@ def test_alert_transitions_as_they_fire_and_resumed_after_a_reconnect(
         assert [m["transition"] for m in mine] == ["escalated", "closed"]
         assert {m["event"]["begin"] for m in mine} == {event["begin"]}
         assert mine[1]["event"]["end"] != -1
+
+
+@pytest.mark.slow
+def test_transitions_from_before_the_first_stream_are_resumed(tmp_path: Path) -> None:
+    """The transitions are numbered from start-up, not from the first request Quart
+    answers: an alert that fired while only the cached routes were read is sent to a
+    stream resuming from an id it does not know (everything kept)."""
+    watched = tmp_path / "watched"
+    watched.mkdir()
+    live = start_statbus(tmp_path, _alerting_config(watched))
+    try:
+        with httpx.Client(base_url=live.base, auth=AUTH, timeout=10.0) as http:
+            (watched / "a").write_bytes(b"\0" * 2_000_000)
+            deadline = time.monotonic() + 30
+            while not http.get("/alert").json():  # the fast path: Quart is not loaded
+                assert time.monotonic() < deadline, "no alert"
+                time.sleep(0.3)
+            query = {"plugins": "folders", "topics": "alerts"}
+            resume = {"Last-Event-ID": "0-0"}
+            with http.stream("GET", "/stream", params=query, headers=resume) as resp:
+                blocks = read_sync(resp)
+                opened = _wait_for_alert(blocks, f"FOLDERS_{str(watched).upper()}", "opened")
+            assert (opened.id or "").endswith("-1")
+    finally:
+        assert live.stop() == 0
 
 
 @pytest.mark.slow
@@ -502,6 +531,7 @@ async def test_alerts_have_increasing_ids_and_last_event_id_resumes_them(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(stream_module, "RESUME_SIZE", 4)
+    monkeypatch.setattr(alert_log_module, "RESUME_SIZE", 4)
     with trio.fail_after(30):
         async with serve_in_process() as served:
             query = "topics=alerts"
@@ -604,6 +634,7 @@ async def test_a_reader_that_stops_reading_costs_a_bounded_queue_then_gets_the_l
     when the client reads again it gets, after what the sockets held, the newest sample
     and the alert transitions still buffered, with a word on the ones dropped."""
     monkeypatch.setattr(stream_module, "RESUME_SIZE", 3)
+    monkeypatch.setattr(alert_log_module, "RESUME_SIZE", 3)
     blob = "x" * 400_000  # a few of these fill the socket buffers
     with trio.fail_after(60):
         async with (
