@@ -61,3 +61,9 @@ def rate_fields(
     out[name] = delta
     out[f"{name}_gauge"] = current
     out[f"{name}_rate_per_sec"] = float(delta // elapsed) if elapsed > 0 else 0.0
+
+
+def as_configured(value: float) -> int | float:
+    """A configured number as the reference serves it: ``30.0`` as ``30`` (its INI
+    values are integers when they can be), a fraction kept (``0.5``)."""
+    return int(value) if float(value).is_integer() else value

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.plugins import PLUGINS
-from pipeline.samplers.base import SampleContext, SamplerSpec
+from pipeline.samplers.base import SampleContext, SamplerSpec, as_configured
 
 log = logging.getLogger(__name__)
 
@@ -172,11 +172,6 @@ def _walk_all(paths: list[tuple[str, float]], cap: float) -> dict[str, tuple[int
     return out
 
 
-def _number(value: float) -> int | float:
-    """A refresh as the reference shows it (an int), keeping a fraction if one was set."""
-    return int(value) if float(value).is_integer() else value
-
-
 def sample_folders(
     previous: FoldersState | None, ctx: SampleContext
 ) -> tuple[dict[str, Any], FoldersState]:
@@ -214,7 +209,7 @@ def sample_folders(
                 "careful": folder["careful"],
                 "warning": folder["warning"],
                 "critical": folder["critical"],
-                "refresh": _number(folder["refresh"]),
+                "refresh": as_configured(folder["refresh"]),
                 "key": "path",
             }
         )

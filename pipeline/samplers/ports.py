@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.samplers import network
-from pipeline.samplers.base import SampleContext, SamplerSpec
+from pipeline.samplers.base import SampleContext, SamplerSpec, as_configured
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +70,6 @@ class Outcome:
     status: float | bool | None
     #: a warning to log once (its key in :attr:`PortsState.logged`) and its message
     warning: tuple[str, str] | None = None
-
-
-def _number(value: float) -> float | int:
-    """30.0 → 30: the reference serves its integral config values as integers."""
-    return int(value) if float(value).is_integer() else value
 
 
 def targets(options: Mapping[str, Any]) -> list[Target]:
@@ -185,7 +180,7 @@ def sample_ports(
     previous: PortsState | None, ctx: SampleContext
 ) -> tuple[dict[str, Any], PortsState]:
     options = ctx.config.plugins["ports"].options
-    refresh = _number(ctx.config.refresh_of("ports"))
+    refresh = as_configured(ctx.config.refresh_of("ports"))
     items = targets(options)
     ping = shutil.which("ping") if any(t.port == 0 for t in items) else None
     already = frozenset() if previous is None else previous.logged
@@ -208,7 +203,7 @@ def sample_ports(
                 "refresh": refresh,
                 "rtt_warning": target.rtt_warning,
                 "status": outcome.status,
-                "timeout": _number(target.timeout),
+                "timeout": as_configured(target.timeout),
                 "key": "indice",
             }
         )
