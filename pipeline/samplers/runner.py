@@ -46,7 +46,7 @@ from pipeline.config import Config
 from pipeline.events import SamplerErrorEvent, StatEvent
 from pipeline.plugin_options import ALIAS_FIELD
 from pipeline.plugins import PLUGINS
-from pipeline.samplers.base import SampleContext, SamplerSpec
+from pipeline.samplers.base import SampleContext, SamplerSpec, UniqueLabels
 
 log = logging.getLogger(__name__)
 
@@ -628,18 +628,11 @@ def item_rules(plugin: str, config: Config) -> Callable[[list[Any]], list[Any]] 
 
 def _unique(entries: list[Any], key: str) -> None:
     """Make ``entry[key]`` unique (in place on the list, copying an entry it renames)."""
-    seen: set[Any] = set()
+    labels = UniqueLabels()
     for i, entry in enumerate(entries):
-        if not isinstance(entry, dict):
-            continue
-        value = candidate = entry.get(key)
-        n = 0
-        while candidate in seen:
-            n += 1
-            candidate = f"{value} {n}"
-        if candidate != value:
+        value = entry.get(key) if isinstance(entry, dict) else None
+        if isinstance(value, str) and (candidate := labels.unique(value)) != value:
             entries[i] = {**entry, key: candidate}
-        seen.add(candidate)
 
 
 def _timeout(seconds: float) -> SamplerTimeout:

@@ -32,7 +32,7 @@ from typing import Any
 
 import psutil
 
-from pipeline.samplers.base import SampleContext, SamplerSpec
+from pipeline.samplers.base import SampleContext, SamplerSpec, UniqueLabels
 
 log = logging.getLogger(__name__)
 
@@ -99,23 +99,8 @@ def _int(value: Any) -> int | None:
         return None
 
 
-class _Labels:
-    """Hands out unique labels: a repeated one gets `` 1``, `` 2``... appended."""
-
-    def __init__(self) -> None:
-        self._seen: set[str] = set()
-
-    def unique(self, label: str) -> str:
-        candidate, n = label, 0
-        while candidate in self._seen:
-            n += 1
-            candidate = f"{label} {n}"
-        self._seen.add(candidate)
-        return candidate
-
-
 def _chip_entries(
-    readings: Any, unit: str, kind: Callable[[str], str], labels: _Labels
+    readings: Any, unit: str, kind: Callable[[str], str], labels: UniqueLabels
 ) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     if not isinstance(readings, dict):
@@ -138,7 +123,7 @@ def _chip_entries(
 
 
 def sample_sensors(previous: Any, ctx: SampleContext) -> tuple[dict[str, Any], None]:
-    labels = _Labels()
+    labels = UniqueLabels()
     entries = _chip_entries(
         _read("sensors_temperatures"),
         "C",
