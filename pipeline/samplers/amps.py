@@ -34,7 +34,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -146,23 +145,10 @@ def run_command(argv: Sequence[str], timeout: float) -> tuple[str | None, str | 
     decoded; or ``(None, why)`` when it could not run or did not finish within
     ``timeout`` seconds (its process group is then killed)."""
     try:
-        proc = subprocess.Popen(
-            list(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # its own process group, killed whole on timeout
-        )
-    except FileNotFoundError:
-        return None, f"Command not found: {argv[0]}"
-    except OSError as exc:
-        return None, f"Cannot run {argv[0]}: {exc.strerror or exc}"
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        commands.kill(proc)
-        return None, f"Command timed out after {timeout:g} s: {argv[0]}"
-    text = err if err else out
+        done = commands.run(argv, timeout)
+    except commands.CommandFailed as exc:
+        return None, str(exc)
+    text = done.stderr if done.stderr else done.stdout
     return text.decode(errors="replace"), None
 
 

@@ -28,13 +28,12 @@ import math
 import re
 import shutil
 import socket
-import subprocess
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.samplers import network
+from pipeline.samplers import commands, network
 from pipeline.samplers.base import SampleContext, SamplerSpec, as_configured
 
 log = logging.getLogger(__name__)
@@ -118,18 +117,12 @@ def scan_icmp(ping: str, host: str, timeout: float) -> Outcome:
     argv = [ping, "-n", "-c", "1", "-W", ping_timeout_arg(timeout), "--", host]
     start = time.perf_counter()
     try:
-        done = subprocess.run(
-            argv,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=max(timeout, 1) + PING_MARGIN,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:  # run() killed and reaped it
-        log.debug("ports: ping %s: no answer in %.1f s", host, timeout)
-        return Outcome(False)
-    except OSError as exc:
-        return Outcome(None, (f"exec:{ping}", f"ports: cannot run {ping}: {exc}"))
+        done = commands.run(argv, max(timeout, 1) + PING_MARGIN)
+    except commands.CommandFailed as exc:
+        if exc.timed_out:  # killed, with the rest of its process group
+            log.debug("ports: ping %s: no answer in %.1f s", host, timeout)
+            return Outcome(False)
+        return Outcome(None, (f"exec:{ping}", f"ports: {exc}"))
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         log.debug("ports: ping %s: exit %d", host, done.returncode)

@@ -40,7 +40,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -91,25 +90,14 @@ def run(argv: list[str], timeout: float) -> tuple[int, bytes] | None:
     could not be started or ran past ``timeout`` seconds (it is then killed, with its
     children).  The ``vms`` sampler runs its commands with it too."""
     try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, "LC_ALL": "C"},
-            start_new_session=True,  # its own process group, killed as one on timeout
-        )
-    except OSError as exc:
-        log.debug("cannot run %s: %s", argv[0], exc)
+        done = commands.run(argv, timeout, env={**os.environ, "LC_ALL": "C"})
+    except commands.CommandFailed as exc:
+        if exc.timed_out:
+            log.warning("%r timed out after %.1f s", argv, timeout)
+        else:
+            log.debug("%s", exc)
         return None
-    try:
-        out, _ = proc.communicate(timeout=max(timeout, 0.0))
-    except subprocess.TimeoutExpired:
-        # not communicate() again: a child that left the group may hold stdout
-        commands.kill(proc)
-        log.warning("%r timed out after %.1f s", argv, timeout)
-        return None
-    return proc.returncode, out
+    return done.returncode, done.stdout
 
 
 def _json(out: bytes) -> dict[str, Any] | None:
