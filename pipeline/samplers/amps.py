@@ -34,10 +34,10 @@ from __future__ import annotations
 import logging
 import os
 import re
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, NamedTuple
 
 import psutil
@@ -46,6 +46,7 @@ from pipeline.plugins import PLUGINS
 from pipeline.samplers import commands, procfs
 from pipeline.samplers.base import SampleContext, SamplerSpec
 from pipeline.samplers.processes import CLOCK_TICKS, PAGESIZE, _pids, parse_cmdline
+from pipeline.samplers.sidebyside import SideBySide
 
 log = logging.getLogger(__name__)
 
@@ -153,56 +154,35 @@ def run_command(argv: Sequence[str], timeout: float) -> tuple[str | None, str | 
 
 
 class _Run:
-    __slots__ = ("output", "error", "fault")
+    __slots__ = ("output", "error")
 
     def __init__(self) -> None:
         self.output: str | None = None
         self.error: str | None = None
-        self.fault: BaseException | None = None
 
 
-def _run_in_thread(argv: Sequence[str], timeout: float, run: _Run) -> None:
-    try:
-        run.output, run.error = run_command(argv, timeout)
-    except BaseException as exc:  # handed to the sampler, which raises it
-        run.fault = exc
+def _run_into(argv: Sequence[str], timeout: float, run: _Run) -> None:
+    run.output, run.error = run_command(argv, timeout)
 
 
-#: command threads still running past their budget (a child stuck in the kernel): the
-#: monitor's command is not started again until that one returns
-_STUCK: dict[str, threading.Thread] = {}
-_STUCK_LOCK = threading.Lock()
+#: the commands, side by side; one still running past its budget (a child stuck in the
+#: kernel) is not started again until it returns
+_COMMANDS = SideBySide("amps")
 
 
 def _run_all(todo: Mapping[str, tuple[Sequence[str], float]]) -> dict[str, _Run]:
     """Each ``{name: (argv, timeout)}`` run in a thread of its own, side by side."""
-    runs: dict[str, tuple[_Run, threading.Thread, float]] = {}
-    out: dict[str, _Run] = {}
-    for name, (argv, timeout) in todo.items():
-        with _STUCK_LOCK:
-            stuck = _STUCK.get(name)
-            if stuck is not None and stuck.is_alive():
-                out[name] = run = _Run()
-                run.error = f"Command did not finish: {argv[0]}"
-                continue
-            _STUCK.pop(name, None)
-        run = _Run()
-        thread = threading.Thread(
-            target=_run_in_thread, args=(argv, timeout, run), name=f"amps:{name}", daemon=True
-        )
-        thread.start()
-        runs[name] = (run, thread, time.monotonic() + timeout)
-    for name, (run, thread, deadline) in runs.items():
-        # the reaping of a killed command takes up to REAP_WAIT more
-        thread.join(max(0.0, deadline - time.monotonic()) + JOIN_GRACE + commands.REAP_WAIT)
-        if run.fault is not None:
-            raise run.fault
-        if thread.is_alive():
-            with _STUCK_LOCK:
-                _STUCK[name] = thread
-            run.output, run.error = None, f"Command did not finish: {todo[name][0][0]}"
-        out[name] = run
-    return out
+    runs = {name: _Run() for name in todo}
+    now = time.monotonic()
+    jobs = {
+        name: (partial(_run_into, argv, timeout, runs[name]), now + timeout)
+        for name, (argv, timeout) in todo.items()
+    }
+    # the reaping of a killed command takes up to REAP_WAIT more
+    skipped, unfinished = _COMMANDS.run(jobs, grace=JOIN_GRACE + commands.REAP_WAIT)
+    for name in skipped | unfinished:
+        runs[name].output, runs[name].error = None, f"Command did not finish: {todo[name][0][0]}"
+    return runs
 
 
 def _result(text: str, one_line: bool) -> str:

@@ -29,14 +29,15 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from pipeline.plugins import PLUGINS
 from pipeline.samplers.base import SampleContext, SamplerSpec, as_configured
+from pipeline.samplers.sidebyside import SideBySide
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +66,11 @@ class FoldersState:
 class _Walk:
     """One walk's running total, readable while the walk is still going."""
 
-    __slots__ = ("size", "errno", "done", "fault")
+    __slots__ = ("size", "errno")
 
     def __init__(self) -> None:
         self.size = 0
         self.errno = 0
-        self.done = False
-        self.fault: BaseException | None = None
 
 
 def folder_size(
@@ -115,19 +114,9 @@ def _walk(path: str, deadline: float, clock: Callable[[], float], walk: _Walk) -
         root = False
 
 
-def _run(path: str, deadline: float, walk: _Walk) -> None:
-    try:
-        _walk(path, deadline, monotonic, walk)
-    except BaseException as exc:  # handed to the sampler, which raises it
-        walk.fault = exc
-    finally:
-        walk.done = True
-
-
-#: walks still stuck in a system call (a hung network mount) past their budget: no new
-#: walk of that path starts until the stuck one returns, so threads cannot pile up
-_STUCK: dict[str, threading.Thread] = {}
-_STUCK_LOCK = threading.Lock()
+#: the walks, side by side; one still in a system call (a hung network mount) past its
+#: budget is not started again until it returns, so threads cannot pile up
+_WALKS = SideBySide("folders")
 
 
 def _walk_all(paths: list[tuple[str, float]], cap: float) -> dict[str, tuple[int, int]]:
@@ -135,35 +124,23 @@ def _walk_all(paths: list[tuple[str, float]], cap: float) -> dict[str, tuple[int
     own, each within ``min(timeout, cap)`` seconds.  A path whose last walk is still
     stuck is not walked again: it answers ``(0, ETIMEDOUT)`` until that walk returns."""
     start = monotonic()
-    walks: list[tuple[str, float, _Walk, threading.Thread]] = []
-    out: dict[str, tuple[int, int]] = {}
+    walks = {path: _Walk() for path, _ in paths}
+    jobs = {}
     for path, timeout in paths:
-        with _STUCK_LOCK:
-            stuck = _STUCK.get(path)
-            if stuck is not None and stuck.is_alive():
-                out[path] = (0, errno.ETIMEDOUT)
-                continue
-            _STUCK.pop(path, None)
         deadline = start + min(timeout, cap)
-        walk = _Walk()
-        thread = threading.Thread(
-            target=_run, args=(path, deadline, walk), name=f"folders:{path}", daemon=True
-        )
-        thread.start()
-        walks.append((path, deadline, walk, thread))
-    for path, deadline, walk, thread in walks:
-        # real time: a stuck walk is waited for only so long past its budget
-        thread.join(max(0.0, deadline - monotonic()) + JOIN_GRACE)
-        if walk.fault is not None:
-            raise walk.fault
-        if not walk.done:
+        jobs[path] = (partial(_walk, path, deadline, monotonic, walks[path]), deadline)
+    # a stuck walk is waited for only so long past its budget
+    skipped, unfinished = _WALKS.run(jobs, grace=JOIN_GRACE, clock=monotonic)
+    out: dict[str, tuple[int, int]] = {}
+    for path, walk in walks.items():
+        if path in skipped:
+            out[path] = (0, errno.ETIMEDOUT)
+        elif path in unfinished:
             log.warning(
                 "walking %s: still in a system call past its budget; not walked again"
                 " until it returns",
                 path,
             )
-            with _STUCK_LOCK:
-                _STUCK[path] = thread
             out[path] = (walk.size, errno.ETIMEDOUT)
         else:
             out[path] = (walk.size, walk.errno)

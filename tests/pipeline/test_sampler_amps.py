@@ -305,7 +305,7 @@ def test_a_command_that_cannot_be_reaped_is_not_started_again(
     finally:
         release.set()
     deadline = time.monotonic() + 5
-    while amps._STUCK["df"].is_alive():
+    while amps._COMMANDS.stuck["df"].is_alive():
         assert time.monotonic() < deadline
         time.sleep(0.01)
     monkeypatch.setattr(amps, "run_command", lambda argv, timeout: ("ok", None))

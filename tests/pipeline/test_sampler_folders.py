@@ -264,8 +264,8 @@ def test_a_walk_stuck_in_a_system_call_is_not_started_again(
     finally:
         release.set()
     deadline = time.monotonic() + 5
-    while folders._STUCK.get(str(tmp_path / "nfs")) is not None and (
-        folders._STUCK[str(tmp_path / "nfs")].is_alive()
+    while folders._WALKS.stuck.get(str(tmp_path / "nfs")) is not None and (
+        folders._WALKS.stuck[str(tmp_path / "nfs")].is_alive()
     ):
         assert time.monotonic() < deadline
         time.sleep(0.01)
