@@ -83,3 +83,33 @@ def choice_list(choices: tuple[str, ...], reason: str = "") -> Check:
         return items
 
     return check
+
+
+def http_url(*, max_len: int) -> Check:
+    """An ``http://`` or ``https://`` URL a request can be made to: a host (that IDNA
+    can encode), a port that is not 0, no white space."""
+
+    def check(key: str, value: Any) -> Any:
+        from urllib.parse import urlsplit
+
+        value = string(max_len=max_len)(key, value)
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 -- raises ValueError on a bad port
+        except ValueError as exc:
+            raise ConfigError(key, value, f"not a valid URL: {exc}") from None
+        if parts.scheme not in ("http", "https"):
+            raise ConfigError(key, value, "must be an http:// or https:// URL")
+        if not parts.hostname:
+            raise ConfigError(key, value, "must name a host")
+        if any(c.isspace() for c in value):
+            raise ConfigError(key, value, "must not contain white space")
+        if parts.port == 0:
+            raise ConfigError(key, value, "port 0 cannot be connected to")
+        try:  # the host as a request will encode it (IDNA), so it cannot fail later
+            parts.hostname.encode("idna")
+        except UnicodeError as exc:
+            raise ConfigError(key, value, f"not a valid host name: {exc}") from None
+        return value
+
+    return check

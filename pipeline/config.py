@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import plugin_options
-from pipeline.checks import Check, choice_list
+from pipeline.checks import Check, choice_list, http_url
 from pipeline.checks import ConfigError as ConfigError  # re-exported: callers catch it here
 from pipeline.checks import boolean as _boolean
 from pipeline.checks import number as _number
@@ -532,30 +532,6 @@ _WEBHOOK_OWN_HEADERS = frozenset(
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
-def _webhook_url(key: str, value: Any) -> Any:
-    from urllib.parse import urlsplit
-
-    value = _string(max_len=4096)(key, value)
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 -- raises ValueError on a bad port
-    except ValueError as exc:
-        raise ConfigError(key, value, f"not a valid URL: {exc}") from None
-    if parts.scheme not in ("http", "https"):
-        raise ConfigError(key, value, "must be an http:// or https:// URL")
-    if not parts.hostname:
-        raise ConfigError(key, value, "must name a host")
-    if any(c.isspace() for c in value):
-        raise ConfigError(key, value, "must not contain white space")
-    if parts.port == 0:
-        raise ConfigError(key, value, "port 0 cannot be connected to")
-    try:  # the host as a request will encode it (IDNA), so it cannot fail later
-        parts.hostname.encode("idna")
-    except UnicodeError as exc:
-        raise ConfigError(key, value, f"not a valid host name: {exc}") from None
-    return value
-
-
 def _webhook_name(key: str, value: Any) -> Any:
     value = _string(max_len=64)(key, value)
     if not _WEBHOOK_NAME.fullmatch(value):
@@ -579,7 +555,7 @@ def _webhook_headers(key: str, value: Any) -> Any:
 
 
 _WEBHOOK_SCHEMA: dict[str, Check] = {
-    "url": _webhook_url,
+    "url": http_url(max_len=4096),
     "name": _webhook_name,
     "format": _string(choices=WEBHOOK_FORMATS),
     "secret": _string(max_len=1024),

@@ -23,6 +23,7 @@ from pipeline.checks import (
     ConfigError,
     boolean,
     choice_list,
+    http_url,
     number,
     regex_list,
     string,
@@ -133,14 +134,10 @@ def _socket_path(key: str, value: Any) -> Any:
     return value
 
 
-def _http_url(key: str, value: Any) -> Any:
-    from urllib.parse import urlsplit
-
-    value = string(max_len=2048)(key, value)
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(key, value, "must be an http:// or https:// URL naming a host")
-    return value.rstrip("/")
+def _base_url(key: str, value: Any) -> Any:
+    """A service's base URL (paths are appended to it): no trailing ``/``."""
+    url: str = http_url(max_len=2048)(key, value)
+    return url.rstrip("/")
 
 
 def _host(key: str, value: Any) -> Any:
@@ -243,7 +240,7 @@ OPTIONS: dict[str, dict[str, Option]] = {
         "engine_timeout": Option(number(0.1, 60), 2.0),
     },
     "cloud": {
-        "url": Option(_http_url, "http://169.254.169.254"),
+        "url": Option(_base_url, "http://169.254.169.254"),
         "request_timeout": Option(number(0.1, 60), 3.0),
     },
     "vms": {

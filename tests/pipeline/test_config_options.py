@@ -65,6 +65,8 @@ def test_arrays_of_tables_fill_every_key() -> None:
         ),
         ({"containers": {"docker_sock": "docker.sock"}}, "containers.docker_sock", "absolute"),
         ({"cloud": {"url": "169.254.169.254"}}, "cloud.url", "http"),
+        ({"cloud": {"url": "http://127.0.0.1:0"}}, "cloud.url", "port 0"),
+        ({"cloud": {"url": "http://meta data"}}, "cloud.url", "white space"),
         ({"network": {"hide_zero": "yes"}}, "network.hide_zero", "true or false"),
         ({"network": {"alias": "eth0"}}, "network.alias", "name:Alias"),
         ({"network": {"alias": 3}}, "network.alias", "string"),
