@@ -53,6 +53,8 @@ class Running:
 def _hypercorn_config(config: Config) -> HypercornConfig:
     from hypercorn.config import Config as HypercornConfig
 
+    from api.server_limits import apply_limits
+
     hc = HypercornConfig()
     host = config.api.bind
     try:
@@ -64,7 +66,7 @@ def _hypercorn_config(config: Config) -> HypercornConfig:
     hc.accesslog = None
     hc.errorlog = logging.getLogger("hypercorn.error")
     hc.graceful_timeout = SHUTDOWN_DEADLINE / 2
-    hc.keep_alive_timeout = 30
+    apply_limits(hc)
     return hc
 
 
