@@ -7,8 +7,9 @@ routing, hooks, response object, two tasks) costs more than hypercorn itself, so
 seam): a GET or HEAD of a path in its table is answered at once, with the status,
 headers and body that Quart would give.  Everything else goes to Quart unchanged:
 other routes and methods, a trailing slash, a request with a body, missing or wrong
-credentials (the 401s), and any error while reading the state (Quart logs it and
-answers 500).  So every answer but the cached 200s still has one source.
+credentials (the 401s and 429s: the fast path checks them, ``api/http_auth.py``, and
+hands Quart its verdict in the scope), and any error while reading the state (Quart logs
+it and answers 500).  So every answer but the cached 200s still has one source.
 
 The table (:func:`fast_routes`) is built once, without Quart: the cached bodies
 (:func:`cached_bodies`) at their full paths, but for a ``/<plugin>`` path that one of
@@ -22,12 +23,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import orjson
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
 
-from api.http import STATUS_ENDPOINT, HttpRules
+from api.http import AUTH_SCOPE_KEY, STATUS_ENDPOINT, HttpRules
+from api.http_auth import client_address
 from pipeline import __version__
 
 if TYPE_CHECKING:
@@ -110,39 +112,41 @@ class FastPath:
     async def __call__(
         self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
     ) -> None:
-        if scope["type"] == "http" and scope["method"] in _READS and not scope.get("root_path"):
-            route = self.routes.get(scope["path"])
-            if route is not None:
-                answer = self._answer(route, scope["headers"])
-                if answer is not None:
-                    headers, body = answer
-                    await send({"type": "http.response.start", "status": 200, "headers": headers})
-                    await send({"type": "http.response.body", "body": body, "more_body": False})
-                    return
-        await self.fallback(scope, receive, send)
+        if scope["type"] != "http" or scope["method"] not in _READS or scope.get("root_path"):
+            await self.fallback(scope, receive, send)
+            return
+        route = self.routes.get(scope["path"])
+        wanted = None if route is None else _read_headers(scope["headers"])
+        if route is None or wanted is None:
+            await self.fallback(scope, receive, send)
+            return
+        authorization, origin, accept_encoding = wanted
+        if self._rules.needs_auth and not route.open:
+            # remembered credentials cost one HMAC here; new ones a check (a hash's in a
+            # worker thread) that is then remembered
+            verdict = await self._rules.authenticate(
+                None if authorization is None else authorization.decode("latin1"),
+                client_address(scope.get("client")),
+            )
+            if not verdict.ok:  # Quart answers the 401 or 429, with this verdict
+                await self.fallback(
+                    cast("Scope", {**scope, AUTH_SCOPE_KEY: verdict}), receive, send
+                )
+                return
+        answer = self._answer(route, origin, accept_encoding)
+        if answer is None:
+            await self.fallback(scope, receive, send)
+            return
+        headers, body = answer
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
 
     def _answer(
-        self, route: FastRoute, request_headers: Iterable[tuple[bytes, bytes]]
+        self, route: FastRoute, origin: bytes | None, accept_encoding: bytes | None
     ) -> tuple[list[tuple[bytes, bytes]], bytes] | None:
-        """Headers and body, or ``None`` to leave the request to Quart."""
-        authorization = origin = accept_encoding = None
-        for name, value in request_headers:
-            # the first of repeated headers counts, as in Quart's request.headers.get
-            if name == b"authorization":
-                if authorization is None:
-                    authorization = value
-            elif name == b"origin":
-                if origin is None:
-                    origin = value
-            elif name == b"accept-encoding":
-                if accept_encoding is None:
-                    accept_encoding = value
-            elif name == b"content-length" or name == b"transfer-encoding":
-                return None  # a body to read: Quart's request handling
+        """Headers and body (credentials already checked), or ``None`` to leave the
+        request to Quart."""
         rules = self._rules
-        if rules.needs_auth and not route.open:
-            if authorization is None or not rules.credentials_ok(authorization.decode("latin1")):
-                return None  # Quart answers the 401
         try:
             body = route.body()
         except Exception:  # Quart meets it again, logs it and answers 500
@@ -162,3 +166,25 @@ class FastPath:
                 headers.extend(_GZIP)
         headers[1] = (b"content-length", b"%d" % len(body))
         return headers, body
+
+
+def _read_headers(
+    request_headers: Iterable[tuple[bytes, bytes]],
+) -> tuple[bytes | None, bytes | None, bytes | None] | None:
+    """``Authorization``, ``Origin`` and ``Accept-Encoding`` (the first of repeated
+    headers counts, as in Quart's ``request.headers.get``); ``None`` when the request has
+    a body to read (Quart's request handling)."""
+    authorization = origin = accept_encoding = None
+    for name, value in request_headers:
+        if name == b"authorization":
+            if authorization is None:
+                authorization = value
+        elif name == b"origin":
+            if origin is None:
+                origin = value
+        elif name == b"accept-encoding":
+            if accept_encoding is None:
+                accept_encoding = value
+        elif name == b"content-length" or name == b"transfer-encoding":
+            return None
+    return authorization, origin, accept_encoding

@@ -1,7 +1,9 @@
 """Cross-cutting HTTP behaviour: Basic auth, CORS, gzip.
 
 * Auth: when ``api.password`` is set every route but ``/status`` needs HTTP Basic with
-  ``api.username``/``api.password`` (401 bodies as the reference).
+  ``api.username``/``api.password`` (401 bodies as the reference); the password may be
+  a hash, good credentials are remembered and failed logins slowed per client address
+  (``api/http_auth.py``, 429 with ``Retry-After``).
 * CORS: ``api.cors_origins`` (``*`` by default); preflights answer 200 with max-age 600.
 * gzip: bodies of at least ``api.gzip_min_size`` bytes, when the client accepts gzip.
   Compressed bodies are cached by content, so ``/all`` is compressed once per sample.
@@ -13,34 +15,24 @@ cache.  This module does not import Quart: the fast path runs without it.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import gzip
-import hmac
 from collections import OrderedDict
 
+from api.http_auth import Authenticator, Verdict, check_basic
 from pipeline.config import ApiConfig
+
+__all__ = ["AUTH_SCOPE_KEY", "STATUS_ENDPOINT", "GzipCache", "HttpRules", "Verdict", "check_basic"]
 
 #: the one route open without credentials (health checks), matched by endpoint, not path
 STATUS_ENDPOINT = "glances.status"
+#: the ASGI scope key under which the fast path hands Quart the :class:`Verdict` it got
+#: for a request it does not answer, so a request's credentials are checked (and a
+#: failure counted) once
+AUTH_SCOPE_KEY = "statbus.auth"
 #: compressed bodies kept: the latest of the few routes a client polls (Home Assistant:
 #: /all); every sample makes a new body, so older entries are only ever misses, and one
 #: /all with its gzip is ~0.3 MB (32 entries held ~3.5 MB)
 _GZIP_CACHE_SIZE = 4
-
-
-def check_basic(header: str, username: str, password: str) -> bool:
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "basic" or not token:
-        return False
-    try:
-        user, sep, given = base64.b64decode(token.strip(), validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return False
-    # Compare both in constant time, and always both, so timing says nothing.
-    user_ok = hmac.compare_digest(user.encode(), username.encode())
-    pass_ok = hmac.compare_digest(given.encode(), password.encode())
-    return bool(sep) and user_ok and pass_ok
 
 
 class GzipCache:
@@ -68,14 +60,10 @@ class HttpRules:
     def __init__(self, api: ApiConfig) -> None:
         self._origins = frozenset(api.cors_origins)
         self._any_origin = "*" in self._origins
-        self.username = api.username
-        self.password = api.password
+        self.needs_auth = bool(api.password)
+        self.auth = Authenticator(api)
         self.gzip_min_size = api.gzip_min_size
         self._gzip = GzipCache()
-
-    @property
-    def needs_auth(self) -> bool:
-        return bool(self.password)
 
     def allowed_origin(self, origin: str | None) -> str | None:
         """The ``Access-Control-Allow-Origin`` value for a request's ``Origin``, if any."""
@@ -83,8 +71,11 @@ class HttpRules:
             return "*"
         return origin if origin in self._origins else None
 
-    def credentials_ok(self, header: str) -> bool:
-        return check_basic(header, self.username, self.password)
+    async def authenticate(self, header: str | None, client: str) -> Verdict:
+        """The verdict on credentials ``header`` from address ``client``: one HMAC for
+        remembered ones, else checked (a hash in a worker thread) and remembered;
+        failures counted and slowed."""
+        return await self.auth.check(header, client)
 
     def gzipped(self, body: bytes) -> bytes | None:
         """The compressed body when it is large enough to be worth it, else ``None``."""

@@ -7,7 +7,8 @@ from quart import Quart, Response, request
 from quart.wrappers.response import DataBody
 
 from api.errors import error_response
-from api.http import STATUS_ENDPOINT, HttpRules
+from api.http import AUTH_SCOPE_KEY, STATUS_ENDPOINT, HttpRules, Verdict
+from api.http_auth import client_address
 
 _CORS_METHODS = "GET, HEAD, POST, OPTIONS"
 
@@ -36,11 +37,13 @@ def install(app: Quart, rules: HttpRules) -> None:
             return Response(b"", status=204, headers={"Allow": methods})
         if not rules.needs_auth or request.endpoint == STATUS_ENDPOINT or request.url_rule is None:
             return None  # no auth, the open route, or no route at all (404 as the reference)
-        header = request.headers.get("Authorization")
-        if header is None:
-            return error_response(401, "Not authenticated", {"WWW-Authenticate": "Basic"})
-        if not rules.credentials_ok(header):
-            return error_response(401, "Incorrect authentication", {"WWW-Authenticate": "Basic"})
+        verdict = request.scope.get(AUTH_SCOPE_KEY)  # the fast path's, when it checked
+        if not isinstance(verdict, Verdict):
+            verdict = await rules.authenticate(
+                request.headers.get("Authorization"), client_address(request.scope.get("client"))
+            )
+        if not verdict.ok:
+            return error_response(verdict.status, verdict.detail, verdict.headers())
         return None
 
     @app.after_request

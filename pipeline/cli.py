@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import sys
 from collections.abc import Sequence
@@ -10,10 +11,12 @@ from typing import Any
 
 import trio
 
-from pipeline import __version__
+from pipeline import __version__, passwords
 from pipeline.config import Config, ConfigError, load, to_toml
 
 EXIT_CONFIG = 2
+#: hash-password: the two passwords typed differ, or none was given
+EXIT_PASSWORD = 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,6 +38,19 @@ def _parser() -> argparse.ArgumentParser:
         "check-config", help="validate a configuration and print the effective one"
     )
     check.add_argument("path", nargs="?", metavar="PATH", help="TOML file (default: --config)")
+    hasher = sub.add_parser(
+        "hash-password",
+        help="print a salted hash of a password, for api.password",
+        description="Print a salted PBKDF2-SHA256 hash of a password for api.password. "
+        "The password is asked twice at a terminal, else read from the first line of "
+        "standard input; never from the command line.",
+    )
+    hasher.add_argument(
+        "--iterations",
+        metavar="N",
+        help=f"PBKDF2 iterations (default {passwords.DEFAULT_ITERATIONS}; "
+        f"{passwords.MIN_ITERATIONS}-{passwords.MAX_ITERATIONS})",
+    )
     return parser
 
 
@@ -61,6 +77,8 @@ def _overrides(ns: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     ns = _parser().parse_args(argv)
+    if ns.command == "hash-password":
+        return _hash_password(ns)
     path = getattr(ns, "path", None) or ns.config
     try:
         config = load(path, _overrides(ns))
@@ -72,6 +90,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(to_toml(config), end="")
         return 0
     return _run(config, ns)
+
+
+def _hash_password(ns: argparse.Namespace) -> int:
+    """``statbus hash-password``: the hash on standard output, nothing else there."""
+    iterations = passwords.DEFAULT_ITERATIONS
+    if ns.iterations is not None:
+        try:
+            iterations = _number("--iterations", ns.iterations, int)
+            if not passwords.MIN_ITERATIONS <= iterations <= passwords.MAX_ITERATIONS:
+                raise ConfigError(
+                    "--iterations",
+                    iterations,
+                    f"must be between {passwords.MIN_ITERATIONS} and {passwords.MAX_ITERATIONS}",
+                )
+        except ConfigError as exc:
+            print(f"statbus: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+    if sys.stdin.isatty():
+        try:
+            password = getpass.getpass("Password: ")
+            again = getpass.getpass("Password (again): ")
+        except (EOFError, KeyboardInterrupt):
+            print(file=sys.stderr)
+            return EXIT_PASSWORD
+        if password != again:
+            print("statbus: the two passwords differ; nothing printed", file=sys.stderr)
+            return EXIT_PASSWORD
+    else:
+        password = sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+    if not password:
+        print("statbus: an empty password cannot be hashed", file=sys.stderr)
+        return EXIT_PASSWORD
+    print(passwords.hash_password(password, iterations=iterations), flush=True)
+    if sys.stdin.isatty():
+        print('statbus: put it in the [api] section as password = "<hash>"', file=sys.stderr)
+    return 0
 
 
 def _run(config: Config, ns: argparse.Namespace) -> int:

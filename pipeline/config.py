@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline import plugin_options
+from pipeline import passwords, plugin_options
 from pipeline.checks import Check, choice_list, http_url
 from pipeline.checks import ConfigError as ConfigError  # re-exported: callers catch it here
 from pipeline.checks import boolean as _boolean
@@ -27,7 +27,8 @@ from pipeline.checks import string as _string
 from pipeline.checks import string_list as _string_list
 from pipeline.plugins import PLUGINS, SAMPLED
 
-SECRET_KEYS = frozenset({"password"})
+#: keys whose values are never shown: not in /config, check-config, nor an error message
+SECRET_KEYS = frozenset({"password", "secret"})
 REDACTED = "********"
 
 
@@ -67,9 +68,23 @@ class ApiConfig:
     port: int = 61208
     url_prefix: str = ""
     username: str = "glances"
-    password: str = ""
+    #: a plain password, or a hash from ``statbus hash-password`` (pipeline/passwords.py);
+    #: secrets stay out of repr() too, so a logged config shows none
+    password: str = field(default="", repr=False)
     cors_origins: tuple[str, ...] = ("*",)
     gzip_min_size: int = 1000
+    #: HTTPS: the server certificate (PEM, with its chain) and its unencrypted key
+    #: ("" : in certfile); both "" serve plain HTTP
+    certfile: str = ""
+    keyfile: str = ""
+    #: failed logins from one address before its back-off starts (api/http_auth.py)
+    max_login_failures: int = 5
+    #: the longest wait (seconds) the back-off imposes on one address
+    login_backoff_max: float = 60.0
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.certfile)
 
 
 #: plugins the reference never exports (glances-behaviour.md §5), and the process lists,
@@ -97,7 +112,7 @@ class MqttConfig:
     host: str = "localhost"
     port: int = 1883
     username: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)
     #: "" means ``statbus-<hostname>``
     client_id: str = ""
     keepalive: int = 60
@@ -155,13 +170,13 @@ WEBHOOK_FORMATS = ("statbus", "alertmanager")
 class WebhookConfig:
     """One ``[[webhooks]]`` entry: a receiver of alert transitions (``docs/webhooks.md``)."""
 
-    url: str
+    url: str = field(repr=False)  # paths and queries often carry tokens
     #: counters, logs and the Alertmanager ``receiver``; "" means ``webhook<N>``
     name: str = ""
     format: str = "statbus"
     #: HMAC-SHA256 key of the ``X-Statbus-Signature`` header; "" sends no signature
-    secret: str = ""
-    headers: Mapping[str, str] = field(default_factory=dict)
+    secret: str = field(default="", repr=False)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     timeout: float = 5.0
     min_state: str = "WARNING"
     send_resolved: bool = True
@@ -222,7 +237,7 @@ class Config:
                 "hysteresis": plugin.hysteresis,
                 "hide": list(plugin.hide),
                 "show": list(plugin.show),
-                **{k: _plain(v) for k, v in plugin.options.items()},
+                **{k: _shown_option(v, redact) for k, v in plugin.options.items()},
                 **plugin.limits,
                 **plugin.logs,
             }
@@ -237,6 +252,22 @@ def _plain(value: Any) -> Any:
         return [_plain(v) for v in value]
     if isinstance(value, Mapping):
         return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _shown_option(value: Any, redact: bool) -> Any:
+    """A plugin option as shown: a URL's user info and query (credentials, tokens)
+    replaced by ``********`` when ``redact``."""
+    value = _plain(value)
+    if redact and isinstance(value, str) and value.startswith(("http://", "https://")):
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(value)
+        netloc = parts.netloc
+        if "@" in netloc:
+            netloc = f"{REDACTED}@{netloc.rpartition('@')[2]}"
+        query = REDACTED if parts.query else ""
+        value = urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
     return value
 
 
@@ -270,6 +301,45 @@ def _url_prefix(key: str, value: Any) -> Any:
 _URL_PREFIX = re.compile(r"(/[A-Za-z0-9._~-]+)*")
 
 
+def _api_password(key: str, value: Any) -> Any:
+    """A plain password or a well-formed hash (the value is never quoted back)."""
+    value = _string(max_len=1024)(key, value)
+    try:
+        passwords.parse(value)
+    except passwords.MalformedHash as exc:
+        raise ConfigError(key, REDACTED, f"not a valid password hash: {exc}") from None
+    return value
+
+
+def _check_api_tls(api: ApiConfig) -> None:
+    """``api.certfile``/``api.keyfile``: when the API serves HTTPS, the certificate and
+    key must load, so a bad file stops start-up with a one-line error naming the key."""
+    if api.keyfile and not api.certfile:
+        raise ConfigError("api.keyfile", api.keyfile, "needs api.certfile (the certificate)")
+    if not api.certfile or not api.enabled:
+        return
+    for key in ("certfile", "keyfile"):
+        path = getattr(api, key)
+        try:
+            if path:
+                with open(path, "rb"):
+                    pass
+        except OSError as exc:
+            raise ConfigError(
+                f"api.{key}", path, f"cannot read the file: {exc.strerror or exc}"
+            ) from None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:  # an encrypted key is refused, not prompted for
+        context.load_cert_chain(api.certfile, api.keyfile or None, password=lambda: b"")
+    except (ssl.SSLError, ValueError) as exc:
+        key = "keyfile" if api.keyfile else "certfile"
+        raise ConfigError(
+            f"api.{key}",
+            getattr(api, key),
+            f"cannot load the certificate and its (unencrypted) key as PEM: {exc}",
+        ) from None
+
+
 def _log_level(key: str, value: Any) -> Any:
     return _string(choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))(key, value)
 
@@ -289,9 +359,13 @@ _SCHEMA: dict[str, dict[str, Check]] = {
         "port": _number(0, 65535, integer=True),
         "url_prefix": _url_prefix,
         "username": _string(max_len=255),
-        "password": _string(max_len=1024),
+        "password": _api_password,
         "cors_origins": _string_list,
         "gzip_min_size": _number(0, 2**31, integer=True),
+        "certfile": _string(max_len=4096),
+        "keyfile": _string(max_len=4096),
+        "max_login_failures": _number(1, 1_000_000, integer=True),
+        "login_backoff_max": _number(1, 86400),
     },
 }
 _SCHEMA["global"].update(
@@ -467,7 +541,12 @@ def _merge_section(key_prefix: str, schema: Mapping[str, Check], base: Any, raw:
         if schema[key] is _subtable:
             changes[key] = _merge_section(full, _SCHEMA[full], getattr(base, key), value)
             continue
-        changes[key] = schema[key](full, value)
+        try:
+            changes[key] = schema[key](full, value)
+        except ConfigError as exc:
+            if key in SECRET_KEYS and exc.value != REDACTED:  # never quote a secret back
+                raise ConfigError(exc.key, REDACTED, exc.reason) from None
+            raise
     return dataclasses.replace(base, **changes)
 
 
@@ -500,6 +579,7 @@ def from_mapping(raw: Mapping[str, Any], base: Config | None = None) -> Config:
     if mqtt.enabled and not mqtt.host:
         raise ConfigError("mqtt.host", mqtt.host, "must name the broker when mqtt.enabled")
     _check_mqtt_tls(mqtt)
+    _check_api_tls(api)
     return dataclasses.replace(
         config,
         global_=global_,
@@ -546,11 +626,12 @@ def _webhook_headers(key: str, value: Any) -> Any:
         if not _HEADER_NAME.fullmatch(name):
             raise ConfigError(f"{key}.{name}", header, "not a valid HTTP header name")
         if name.lower() in _WEBHOOK_OWN_HEADERS:
-            raise ConfigError(f"{key}.{name}", header, "is set by statbus itself")
+            raise ConfigError(f"{key}.{name}", REDACTED, "is set by statbus itself")
+        # header values are often credentials (Authorization): never quoted back
         if not isinstance(header, str) or any(c in header for c in "\r\n\x00"):
-            raise ConfigError(f"{key}.{name}", header, "must be a string on one line")
+            raise ConfigError(f"{key}.{name}", REDACTED, "must be a string on one line")
         if not header.isascii():
-            raise ConfigError(f"{key}.{name}", header, "must be ASCII (an HTTP header value)")
+            raise ConfigError(f"{key}.{name}", REDACTED, "must be ASCII (an HTTP header value)")
     return dict(value)
 
 

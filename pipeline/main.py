@@ -66,15 +66,44 @@ def _hypercorn_config(config: Config) -> HypercornConfig:
     hc.accesslog = None
     hc.errorlog = logging.getLogger("hypercorn.error")
     hc.graceful_timeout = SHUTDOWN_DEADLINE / 2
+    if config.api.tls:  # HTTPS only: hypercorn serves TLS on every bind
+        hc.certfile = config.api.certfile
+        hc.keyfile = config.api.keyfile or config.api.certfile
     apply_limits(hc)
     return hc
+
+
+def _warn_about_access(config: Config) -> None:
+    """Start-up warnings about who may read this host's stats."""
+    api = config.api
+    if not api.password:
+        if not _is_loopback(api.bind):
+            log.warning(
+                "api: listening on %s without a password: anyone who can reach it "
+                "can read this host's stats (set api.password)",
+                api.bind,
+            )
+        return
+    from pipeline import passwords
+
+    if passwords.parse(api.password) is None:
+        log.info(
+            "api: api.password is a plain password; consider storing a hash of it "
+            "(statbus hash-password)"
+        )
+    if not api.tls and not _is_loopback(api.bind):
+        log.info(
+            "api: listening on %s with Basic auth over plain HTTP: the password crosses "
+            "the network readable (set api.certfile and api.keyfile for HTTPS)",
+            api.bind,
+        )
 
 
 def _is_loopback(host: str) -> bool:
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
-        return host == "localhost"
+        return host.lower() == "localhost"
 
 
 async def serve(
@@ -193,12 +222,7 @@ async def serve(
         with trio.move_on_after(config.global_.sampler_timeout):
             await _first_of(state.wait_first_round, running.shutdown.wait)
         if config.api.enabled and not running.shutdown.is_set():
-            if config.api.password == "" and not _is_loopback(config.api.bind):
-                log.warning(
-                    "api: listening on %s without a password: anyone who can reach it "
-                    "can read this host's stats (set api.password)",
-                    config.api.bind,
-                )
+            _warn_about_access(config)
             running.urls = await nursery.start(serve_api)
         else:
             api_done.set()
@@ -260,7 +284,7 @@ def _exit_anyway_after(seconds: float) -> None:
 
 
 def api_urls(running: Running, config: Config) -> list[str]:
-    """The API base URLs (``http://host:port{prefix}/api/4``) of a running instance."""
+    """The API base URLs (``http[s]://host:port{prefix}/api/4``) of a running instance."""
     return [f"{u}{config.api.url_prefix}/api/4" for u in running.urls]
 
 

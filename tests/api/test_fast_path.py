@@ -48,7 +48,13 @@ DATA: dict[str, Any] = {
 
 CONFIGS: dict[str, dict[str, Any]] = {
     "default": {},
-    "auth+prefix": {"api.username": "admin", "api.password": "s3cret", "api.url_prefix": "/gl/"},
+    # no back-off: the matrix repeats wrong credentials, and each path must answer 401
+    "auth+prefix": {
+        "api.username": "admin",
+        "api.password": "s3cret",
+        "api.url_prefix": "/gl/",
+        "api.max_login_failures": 1_000_000,
+    },
     "origins+gzip": {"api.cors_origins": ["https://a.example"], "api.gzip_min_size": 10},
 }
 
