@@ -46,6 +46,13 @@ log = logging.getLogger(__name__)
 SHUTDOWN_TIMEOUT = 2.0
 #: discovery again this long (jittered) after Home Assistant's birth message
 BIRTH_DELAY = (1.0, 5.0)
+#: at most one announcement after a birth per this many seconds: births coming faster
+#: (a restart loop, or anyone able to publish on the status topic) are answered once at
+#: the end of the interval, so they cannot make statbus re-send every config in a loop
+BIRTH_MIN_INTERVAL = 30.0
+#: messages on the status topics that are not a birth: each of the first this many per
+#: connection is logged (at debug), then one line says the rest are not
+STATUS_LOG_LIMIT = 10
 #: the latest state again this long after discovery configs (Home Assistant subscribes
 #: to an entity's state topic only once it has processed its config)
 STATE_DELAY = 1.0
@@ -139,6 +146,11 @@ class MqttSink:
             )
         self._birth = trio.Event()
         self._restate_wanted = trio.Event()
+        #: when discovery was last announced again after a birth (trio time)
+        self._birth_announced: float | None = None
+        #: messages on the status topics that were not a birth (all connections)
+        self.status_ignored = 0
+        self._status_ignored_here = 0  # on this connection: bounds the debug lines
 
     # -- counters ---------------------------------------------------------------------
 
@@ -419,6 +431,7 @@ class MqttSink:
         outlive a connection), announce every entity, then the state."""
         assert self.discovery is not None
         conn.on_message = self._status_message
+        self._status_ignored_here = 0
         conn.subscribe(list(self.discovery.discovery.status_topics))
         # Home Assistant keeps its states across a broker reconnect: only entities new
         # since the last announcement get their state again (see _restate)
@@ -428,20 +441,38 @@ class MqttSink:
         nursery.start_soon(self._announce_after_birth)
         nursery.start_soon(self._restate)
 
-    def _status_message(self, topic: str, payload: bytes) -> None:
+    def _status_message(self, topic: str, payload: bytes, retained: bool) -> None:
+        """A message on a status topic (paho has read it whole; see docs/mqtt.md for
+        bounding its size at the broker).  Only a live ``online`` is a birth: a retained
+        one is an old birth the broker kept, and every connect announces anyway."""
         assert self.discovery is not None
-        if self.discovery.discovery.is_birth(topic, payload):
+        if not retained and self.discovery.discovery.is_birth(topic, payload):
             log.debug("mqtt: Home Assistant is online (%s)", topic)
             self._birth.set()
-        else:
-            log.debug("mqtt: ignoring %r on %s", payload[:64], topic)
+            return
+        self.status_ignored += 1
+        self._status_ignored_here += 1
+        if self._status_ignored_here <= STATUS_LOG_LIMIT:
+            log.debug(
+                "mqtt: ignoring %s%d bytes on %s: %r",
+                "a retained message, " if retained else "",
+                len(payload),
+                topic[:200],
+                payload[:32],
+            )
+            if self._status_ignored_here == STATUS_LOG_LIMIT:
+                log.debug("mqtt: further ignored messages on %s are not logged", topic[:200])
 
     async def _announce_after_birth(self) -> None:
         assert self.discovery is not None
         while True:
             await self._birth.wait()
             await trio.sleep(random.uniform(*BIRTH_DELAY))
+            if self._birth_announced is not None:
+                # births faster than BIRTH_MIN_INTERVAL: one announcement at its end
+                await trio.sleep_until(self._birth_announced + BIRTH_MIN_INTERVAL)
             self._birth = trio.Event()  # births while waiting: one announcement
+            self._birth_announced = trio.current_time()
             log.info("mqtt: Home Assistant came online: announcing discovery again")
             self.discovery.announce(restate=True)
             self._restate_wanted.set()

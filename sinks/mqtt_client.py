@@ -114,8 +114,10 @@ class Connection:
         self.closed = trio.Event()
         self.refused: str | None = None
         self.lost: str | None = None
-        #: called with ``(topic, payload)`` for each message of a :meth:`subscribe`d topic
-        self.on_message: Callable[[str, bytes], None] | None = None
+        #: called with ``(topic, payload, retained)`` for each message of a
+        #: :meth:`subscribe`d topic; ``retained``: the broker's stored copy, sent because
+        #: of the subscription (not a message published now)
+        self.on_message: Callable[[str, bytes, bool], None] | None = None
         client.on_connect = self._handle_connect
         client.on_publish = self._handle_publish
         client.on_message = self._handle_message
@@ -176,7 +178,7 @@ class Connection:
 
     def _handle_message(self, client: Any, userdata: Any, message: paho.MQTTMessage) -> None:
         if self.on_message is not None:
-            self.on_message(message.topic, bytes(message.payload))
+            self.on_message(message.topic, bytes(message.payload), bool(message.retain))
 
     def _handle_socket_close(self, client: Any, userdata: Any, sock: Any) -> None:
         # Wake any task waiting on this socket before paho closes it (trio requires it).

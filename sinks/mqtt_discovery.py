@@ -33,8 +33,8 @@ LEGACY_STATUS_TOPIC = "hass/status"
 #: expire_after is this many refresh intervals of the plugin (a crash backstop; the will
 #: ``offline`` is the main signal)
 EXPIRE_INTERVALS = 3
-#: a status message longer than this is not Home Assistant's birth
-MAX_STATUS_PAYLOAD = 64
+#: Home Assistant's birth payload; anything else on a status topic is ignored
+BIRTH_PAYLOAD = b"online"
 
 _IDENT_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 _IDENT = _IDENT_START | frozenset("0123456789")
@@ -280,12 +280,9 @@ class Discovery:
         return out
 
     def is_birth(self, topic: str, payload: bytes) -> bool:
-        """Home Assistant's birth message (``online`` on a status topic)."""
-        return (
-            topic in self.status_topics
-            and len(payload) <= MAX_STATUS_PAYLOAD
-            and payload.strip() == b"online"
-        )
+        """Home Assistant's birth message: exactly ``online`` on one of the status topics
+        (as Home Assistant sends it; ``Online``, `` online``, JSON are not)."""
+        return topic in self.status_topics and payload == BIRTH_PAYLOAD
 
 
 #: a message of the sink: ``(topic, payload, qos, retain)``
