@@ -16,7 +16,9 @@ cache.  This module does not import Quart: the fast path runs without it.
 from __future__ import annotations
 
 import gzip
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 from api.http_auth import Authenticator, Verdict, check_basic
 from pipeline.config import ApiConfig
@@ -57,11 +59,11 @@ class GzipCache:
 class HttpRules:
     """CORS, Basic auth and gzip as ``api`` configures them, for both request paths."""
 
-    def __init__(self, api: ApiConfig) -> None:
+    def __init__(self, api: ApiConfig, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._origins = frozenset(api.cors_origins)
         self._any_origin = "*" in self._origins
         self.needs_auth = bool(api.password)
-        self.auth = Authenticator(api)
+        self.auth = Authenticator(api, clock=clock)
         self.gzip_min_size = api.gzip_min_size
         self._gzip = GzipCache()
 

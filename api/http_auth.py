@@ -57,6 +57,8 @@ QUIET_RESET = 900.0
 MAX_PENDING = 16
 #: seconds between two log lines about failed logins
 LOG_INTERVAL = 60.0
+#: distinct addresses counted for that line at most
+_LOG_ADDRESSES = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +158,11 @@ class Authenticator:
     def hashed(self) -> bool:
         return self._hash is not None
 
+    @property
+    def tracked(self) -> int:
+        """Client addresses whose failures are being counted."""
+        return len(self._clients)
+
     def _fingerprint(self, header: str) -> bytes:
         return hmac.digest(self._key, _utf8(header), "sha256")
 
@@ -252,16 +259,17 @@ class Authenticator:
 
     def _log_failure(self, client: str, state: _Client, now: float) -> None:
         self._unlogged += 1
-        if len(self._unlogged_addresses) < 100:
+        if len(self._unlogged_addresses) < _LOG_ADDRESSES:
             self._unlogged_addresses.add(client)
         if now - self._logged_at < LOG_INTERVAL:
             return
         waits = state.blocked_until - now
         log.warning(
-            "api: %d failed login(s) from %d address(es) since the last such message;"
+            "api: %d failed login(s) from %s address(es) since the last such message;"
             " latest from %s (%d in a row%s)",
             self._unlogged,
-            len(self._unlogged_addresses),
+            f"{len(self._unlogged_addresses)}"
+            + ("+" if len(self._unlogged_addresses) >= _LOG_ADDRESSES else ""),
             client or "<unknown>",
             state.failures,
             f", now waits {waits:.0f} s" if waits > 0 else "",
