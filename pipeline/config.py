@@ -322,12 +322,14 @@ def _check_api_tls(api: ApiConfig) -> None:
         path = getattr(api, key)
         try:
             if path:
-                with open(path, "rb"):
-                    pass
+                with open(path, "rb") as f:
+                    head = f.read(1 << 20)
         except OSError as exc:
             raise ConfigError(
                 f"api.{key}", path, f"cannot read the file: {exc.strerror or exc}"
             ) from None
+        if key == "certfile" and b"-----BEGIN CERTIFICATE-----" not in head:
+            raise ConfigError("api.certfile", path, "not a PEM certificate file")
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     try:  # an encrypted key is refused, not prompted for
         context.load_cert_chain(api.certfile, api.keyfile or None, password=lambda: b"")
