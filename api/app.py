@@ -6,11 +6,12 @@ path does not answer (``docs/architecture.md``, "The request path").
 
 from __future__ import annotations
 
+from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import PathConverter
 
-from api import errors, http, http_hooks
+from api import errors, http, http_hooks, server_limits
 from api.alerts import alerts_blueprint
 from api.fastpath import FastPath, FastRoute, cached_bodies, fast_routes
 from api.glances import glances_blueprint
@@ -47,6 +48,10 @@ def create_app(
     app.url_map.strict_slashes = False
     # Quart adds a JSON/HTML error body of its own for aborts; ours are all JSON.
     app.config["PROPAGATE_EXCEPTIONS"] = False
+    # No route reads a request body: refuse a large one, and buffer at most that much of
+    # one that comes unannounced (chunked); a body is never waited for long.
+    app.config["MAX_CONTENT_LENGTH"] = server_limits.MAX_BODY_BYTES
+    app.config["BODY_TIMEOUT"] = server_limits.BODY_TIMEOUT
     prefix = f"{handles.config.api.url_prefix}/api/4"
     if handles.alerts is not None:
         app.register_blueprint(alerts_blueprint(handles.alerts), url_prefix=prefix)
@@ -64,6 +69,19 @@ def create_app(
     app.register_blueprint(metrics_blueprint(handles), url_prefix=handles.config.api.url_prefix)
     app.register_blueprint(glances_blueprint(handles), url_prefix=prefix)
     errors.install(app)
+
+    @app.before_request
+    async def _refuse_large_body() -> Response | None:
+        # before auth (http_hooks): a 413 says nothing about the API to anyone
+        length = request.content_length
+        if length is not None and length > server_limits.MAX_BODY_BYTES:
+            return errors.error_response(
+                413,
+                f"Request body too large: statbus reads none "
+                f"(at most {server_limits.MAX_BODY_BYTES} bytes are accepted)",
+            )
+        return None
+
     if rules is None:
         rules = http.HttpRules(handles.config.api)
     http_hooks.install(app, rules)

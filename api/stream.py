@@ -11,11 +11,20 @@ which also keeps the latest ``RESUME_SIZE`` of them for ``Last-Event-ID``.
 The body is an async generator that yields outside any nursery or cancel scope (its
 waits run in :func:`_wait_any`); its subscriptions are made when Quart starts sending
 it and leave the bus when it ends: the client went away, or the server stops it.
+
+At most :data:`MAX_STREAMS` streams are open at once; one more is answered ``503`` with
+a JSON ``detail`` and ``Retry-After``.  A client that stops reading cannot be dropped
+from here: the stream's task then waits in ASGI ``send``, inside hypercorn's shielded,
+unbounded socket write, where no cancellation reaches it, and the app has no handle on
+the socket.  The kernel drops it instead: the API's sockets carry ``TCP_USER_TIMEOUT``
+(``api/server_limits.py``), so a response that makes no progress for that long fails the
+write, hypercorn closes the connection, and the stream ends and leaves the bus.
 """
 
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -46,6 +55,11 @@ RETRY_MS = 3000
 TOPICS = ("stats", "alerts", "views")
 #: the topics of a stream that names none (views are asked for)
 DEFAULT_TOPICS = ("stats", "alerts")
+#: streams open at once (each holds bus buffers of two rounds of samples); one more is
+#: answered 503 with ``Retry-After`` (read per request)
+MAX_STREAMS = 16
+#: the ``Retry-After`` (seconds) of that 503
+BUSY_RETRY_AFTER = 10
 
 _STAT_TAG = codec.tag_of(StatEvent)
 _HEARTBEAT = b": heartbeat\n\n"
@@ -99,7 +113,7 @@ async def _wait_any(subs: Sequence[Subscription], deadline: float) -> dict[str, 
     return got
 
 
-@dataclass
+@dataclass(eq=False)  # by identity: kept in a WeakSet
 class _Stream:
     """One client's stream: what it asked for, and what it was sent so far."""
 
@@ -115,12 +129,15 @@ class _Stream:
     #: the number of the last alert transition sent
     cursor: int = 0
     seen_dropped: dict[str, int] = field(default_factory=dict)
+    #: set when the body has ended (or will never start)
+    ended: bool = False
 
     async def frames(self) -> AsyncIterator[bytes]:
         """The body: subscribes when first iterated, unsubscribes when it ends."""
         buffer = 2 * max(1, len(self.state.plugins))  # two rounds of every plugin
         sizes = {STATS_TOPIC: buffer, VIEWS_TOPIC: buffer, ALERTS_TOPIC: RESUME_SIZE}
         with ExitStack() as stack:
+            stack.callback(setattr, self, "ended", True)
             subs = [
                 stack.enter_context(
                     self.bus.subscribe(
@@ -294,6 +311,9 @@ def stream_blueprint(handles: ApiHandles) -> Blueprint:
             own_log.close()
 
     clients = 0
+    # the streams not ended; weak, so a body Quart drops before it starts (the client
+    # went away first) leaves no count behind
+    open_streams: weakref.WeakSet[_Stream] = weakref.WeakSet()
 
     @bp.route("/stream")
     async def stream() -> Response:
@@ -317,6 +337,12 @@ def stream_blueprint(handles: ApiHandles) -> Blueprint:
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         if request.method == "HEAD":  # the headers only: a body would never end
             return Response(b"", mimetype="text/event-stream", headers=headers)
+        if sum(1 for s in open_streams if not s.ended) >= MAX_STREAMS:
+            return error_response(
+                503,
+                f"Too many open streams (at most {MAX_STREAMS}): try again later",
+                {"Retry-After": str(BUSY_RETRY_AFTER)},
+            )
         clients += 1
         client = _Stream(
             bus,
@@ -327,6 +353,7 @@ def stream_blueprint(handles: ApiHandles) -> Blueprint:
             request.headers.get("Last-Event-ID"),
             name=f"stream#{clients}",
         )
+        open_streams.add(client)
         response = Response(client.frames(), mimetype="text/event-stream", headers=headers)
         response.timeout = None  # not Quart's RESPONSE_TIMEOUT (60 s): it runs until closed
         return response
