@@ -1,7 +1,7 @@
 """Load (issue 9): 200 clients on ``/api/4/all`` while MQTT and webhooks run.
 
     python tests/benchmarks/load.py [--duration 60] [--connections 200] [--refresh 2]
-        [--auth both|none|basic] [--no-glances] [--wait-quiet 60]
+        [--auth none,plain,hash] [--no-glances] [--wait-quiet 60]
 
 One private Mosquitto on a free loopback port and one webhook receiver (a threaded
 HTTP server in this process, on loopback) serve every run.  Each run starts the tool
@@ -15,26 +15,31 @@ time wrk runs:
   show there); wrk's own CPU;
 - **the tool**: CPU of its process tree (utime + stime, all threads, in cores: 1.00 is
   one core busy), RSS (max of a 1 s poll) and VmHWM;
+- **sampler cadence**: a client of ``/api/4/stream`` (statbus) records each sample's
+  ``ts``, stamped by the runner when the sample is complete: its lateness against the
+  plugin's beat (below) is the samplers' own, whatever the stream's delivery time;
 - **MQTT**: a ``mosquitto_sub`` process subscribed to ``glances/<device>/+`` stamps
   every arrival (``-F %U``: epoch with ns).  Messages received against the beats in the
   window (per plugin ``window / interval``); and the **cadence**: per plugin, arrival
   ``i`` is given beat ``k_i = k_{i-1} + max(1, round(gap / interval))`` (a gap of two
   intervals is a missed beat), its lateness is ``t_i - k_i * interval`` less the
   smallest such value of that plugin in the window (the beat's phase).  p50 / p99 / max
-  over every plugin whose interval is at most a third of the window; missed beats; and
-  the largest gap between two arrivals less the interval;
+  over every plugin that publishes and whose interval is at most a third of the window;
+  missed beats; and the largest gap between two arrivals less the interval;
 - **webhooks** (statbus): ``[mem]`` thresholds every host crosses (careful 0.5,
   warning 1, critical 99 % used) keep a MEM event open, and the receiver has
-  ``repeat_interval = 1``: about one POST a second (``repeated``), counted on arrival,
-  with the receiver's counters from ``/api/4/pipeline`` (sent, failed, retried,
-  dropped) and the bus' drops.
+  ``repeat_interval = 1``: one ``repeated`` POST a second for it (and for CPU_TOTAL,
+  which the load itself opens), counted on arrival, with the receiver's counters from
+  ``/api/4/pipeline`` (sent, failed, retried, dropped), the sampler runs and the bus'
+  drops over the window.
 
-Runs: statbus without a password; Glances (when its venv exists); statbus with HTTP
-Basic (``--auth``; the Home Assistant integration sends it).  Glances 4.5 serves the API
-(``glances -w``) but exports nothing in that mode, so its reference is two processes,
-as a Glances user who wants both runs it: ``glances -w --disable-webui --cached-time R``
-and ``glances --quiet --export mqtt -t R``, the same thresholds, the plugins statbus
-lacks disabled; their CPU and RSS are summed.  Glances has no webhooks.
+Runs (``--auth``): statbus without a password, then Glances (when its venv exists),
+then statbus with HTTP Basic (the Home Assistant integration sends it), the password in
+clear (``plain``) and as a ``statbus hash-password`` hash (``hash``).  Glances 4.5
+serves the API (``glances -w``) but exports nothing in that mode, so its reference is
+two processes, as a Glances user who wants both runs it: ``glances -w --disable-webui
+--cached-time R`` and ``glances --quiet --export mqtt -t R``, the same thresholds, the
+plugins statbus lacks disabled; their CPU and RSS are summed.  Glances has no webhooks.
 
 ``--wait-quiet N``: first wait (polling every 30 s, up to N minutes) until the 1-minute
 load average is below 0.5 and no pytest runs; the load at the start of each run is
