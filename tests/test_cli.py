@@ -132,3 +132,100 @@ def test_sigterm_with_unreachable_broker_and_receiver_exits_within_5_s(tmp_path:
     started = time.monotonic()
     assert live.stop(signal.SIGTERM, timeout=10) == 0, "".join(live.stderr_lines)
     assert time.monotonic() - started < 5.0
+
+
+# -- hash-password ----------------------------------------------------------------------
+
+
+def test_hash_password_reads_stdin_and_prints_a_hash_that_verifies(tmp_path: Path) -> None:
+    from pipeline import passwords
+
+    out = subprocess.run(
+        [*STATBUS, "hash-password", "--iterations", "1000"],
+        input="pässword with spaces\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    hashed = out.stdout.strip()
+    assert out.stdout == hashed + "\n"  # the hash alone: scripts can capture it
+    parsed = passwords.parse(hashed)
+    assert parsed is not None and parsed.iterations == 1000
+    assert parsed.verify("pässword with spaces") and not parsed.verify("pässword")
+    # the config takes it, and never shows it
+    path = tmp_path / "c.toml"
+    path.write_text(f'[api]\npassword = "{hashed}"\n')
+    shown = run("check-config", str(path))
+    assert shown.returncode == 0 and hashed not in shown.stdout
+    assert tomllib.loads(shown.stdout)["api"]["password"] == "********"
+
+
+def test_hash_password_asks_twice_at_a_terminal() -> None:
+    """At a terminal the password is read with getpass (no echo), twice; two that
+    differ print nothing."""
+    import os
+    import pty
+
+    from pipeline import passwords
+
+    def ask(first: str, second: str) -> tuple[int, str]:
+        leader, follower = pty.openpty()
+        proc = subprocess.Popen(
+            [*STATBUS, "hash-password", "--iterations", "1000"],
+            stdin=follower,
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            text=True,
+            start_new_session=True,  # no controlling terminal: getpass uses stdin, the pty
+        )
+        os.close(follower)
+        seen = b""
+        try:
+            for prompts, answer in ((1, first), (2, second)):
+                while seen.count(b"Password") < prompts:
+                    chunk = os.read(leader, 1024)
+                    assert chunk, seen
+                    seen += chunk
+                os.write(leader, answer.encode() + b"\n")
+            stdout, _ = proc.communicate(timeout=60)
+        finally:
+            os.close(leader)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert first.encode() not in seen  # not echoed
+        return proc.returncode, stdout
+
+    code, stdout = ask("tty secret", "tty secret")
+    parsed = passwords.parse(stdout.strip())
+    assert code == 0 and parsed is not None and parsed.verify("tty secret")
+    code, stdout = ask("tty secret", "tty secreT")
+    assert code == 1 and stdout == ""
+
+
+def test_hash_password_refuses_argv_empty_input_and_bad_iterations() -> None:
+    assert run("hash-password", "s3cret").returncode == 2  # never from the command line
+    empty = subprocess.run(
+        [*STATBUS, "hash-password"], input="\n", capture_output=True, text=True, timeout=60
+    )
+    assert empty.returncode == 1 and empty.stdout == "" and "empty" in empty.stderr
+    for bad in ("10", "many", "99999999999"):
+        out = subprocess.run(
+            [*STATBUS, "hash-password", "--iterations", bad],
+            input="pw\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 2 and out.stdout == "" and "--iterations" in out.stderr
+
+
+def test_a_malformed_hash_stops_start_up_without_showing_it(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[api]\npassword = "pbkdf2_sha256$600000$c2FsdHNhbHQ$tooShort-Xy7"\n')
+    for args in (("check-config", str(path)), ("--config", str(path))):
+        out = run(*args)
+        assert out.returncode == 2
+        assert "api.password" in out.stderr and "not a valid password hash" in out.stderr
+        assert "tooShort-Xy7" not in out.stderr and out.stderr.count("\n") == 1

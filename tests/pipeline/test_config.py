@@ -560,3 +560,91 @@ def test_data_dir_default_and_override(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert cfg.data_dir(Config()) == Path("/var/lib/statbus")
     custom = cfg.from_mapping({"global": {"data_dir": str(tmp_path / "x")}})
     assert cfg.data_dir(custom) == tmp_path / "x"
+
+
+# -- secrets: hashes, and never quoted back ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("pbkdf2_sha256$", "4 fields"),
+        ("pbkdf2_sha256$1000$c2FsdA$" + "A" * 43 + "$extra", "4 fields"),
+        ("pbkdf2_sha256$lots$c2FsdA$" + "A" * 43, "whole number"),
+        ("pbkdf2_sha256$999$c2FsdA$" + "A" * 43, "between 1000"),
+        ("pbkdf2_sha256$99999999999$c2FsdA$" + "A" * 43, "between 1000"),
+        ("pbkdf2_sha256$1000$$" + "A" * 43, "salt"),
+        ("pbkdf2_sha256$1000$not*b64$" + "A" * 43, "salt (3rd field) is not base64"),
+        ("pbkdf2_sha256$1000$c2FsdA$c2hvcnQ", "16-64 bytes"),
+        ("pbkdf2_sha256$1000$c2FsdA$" + "é" * 43, "not base64"),
+    ],
+)
+def test_a_malformed_password_hash_is_refused_without_its_value(value: str, reason: str) -> None:
+    error = config_error({"api": {"password": value}})
+    assert error.key == "api.password" and reason in error.reason
+    assert cfg.REDACTED in str(error)
+    if value != "pbkdf2_sha256$":  # (the scheme alone is named by the reason)
+        assert value not in str(error) and value.split("$")[-1] not in str(error)
+
+
+def test_a_password_hash_and_a_plain_password_load() -> None:
+    from pipeline import passwords
+
+    hashed = passwords.hash_password("pw", iterations=1000)
+    assert cfg.from_mapping({"api": {"password": hashed}}).api.password == hashed
+    # anything not starting with the scheme is a plain password, "$" or not
+    assert cfg.from_mapping({"api": {"password": "a$b$c$d"}}).api.password == "a$b$c$d"
+    parsed = passwords.parse(hashed)
+    assert parsed is not None and parsed.verify("pw") and not parsed.verify("pW")
+    assert hashed.split("$")[3] not in repr(parsed)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"api": {"password": "Sekr1t\x00x"}},
+        {"api": {"password": "Sekr1t" * 200}},
+        {"mqtt": {"password": ["Sekr1t"]}},
+        {"webhooks": [{"url": "http://h/x", "secret": "Sekr1t\x00"}]},
+        {"webhooks": [{"url": "http://h/x", "headers": {"Authorization": "Sekr1t\n"}}]},
+        {"webhooks": [{"url": "http://h/x", "headers": {"X-Key": "Sekr1té"}}]},
+        {"webhooks": [{"url": "http://h/x", "headers": {"Content-Type": "Sekr1t"}}]},
+    ],
+)
+def test_an_error_in_a_secret_never_quotes_it(raw: dict[str, Any]) -> None:
+    error = config_error(raw)
+    assert "Sekr1t" not in str(error) and cfg.REDACTED in str(error)
+
+
+def test_secrets_stay_out_of_repr() -> None:
+    config = cfg.from_mapping(
+        {
+            "api": {"password": "ApiSekr1t"},
+            "mqtt": {"password": "MqttSekr1t"},
+            "webhooks": [
+                {
+                    "url": "https://h/UrlSekr1t",
+                    "secret": "HookSekr1t",
+                    "headers": {"Authorization": "Bearer HdrSekr1t"},
+                }
+            ],
+        }
+    )
+    assert "Sekr1t" not in repr(config)
+
+
+def test_a_urls_credentials_are_not_shown() -> None:
+    config = cfg.from_mapping(
+        {"cloud": {"url": "http://user:UrlSekr1t@127.0.0.1:8080/meta?token=QuerySekr1t"}}
+    )
+    shown = config.as_dict()["cloud"]["url"]
+    assert shown == "http://********@127.0.0.1:8080/meta?********"
+    assert config.as_dict(redact=False)["cloud"]["url"].endswith("token=QuerySekr1t")
+    assert "Sekr1t" not in cfg.to_toml(config)
+
+
+def test_the_api_back_off_keys() -> None:
+    api = cfg.from_mapping({"api": {"max_login_failures": 3, "login_backoff_max": 10}}).api
+    assert (api.max_login_failures, api.login_backoff_max) == (3, 10.0)
+    assert config_error({"api": {"max_login_failures": 0}}).key == "api.max_login_failures"
+    assert config_error({"api": {"login_backoff_max": 0.5}}).key == "api.login_backoff_max"
