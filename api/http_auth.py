@@ -17,8 +17,8 @@
   seconds without a failure forgets the address.  Remembered (known-good) credentials
   pass even from a waiting address: a poller behind the same NAT or reverse proxy as a
   guesser keeps working.  At most :data:`MAX_CLIENTS` addresses are tracked (least
-  recently failed dropped first).  Failures are logged at most once per
-  :data:`LOG_INTERVAL` seconds, as a summary.
+  recently failed dropped first).  Failures are logged as a summary at most once per
+  :data:`LOG_INTERVAL` seconds: at INFO, or at WARNING once an address is made to wait.
 * A request without an ``Authorization`` header is a 401 and not a failure (a browser
   asks first without one).
 
@@ -152,7 +152,7 @@ class Authenticator:
         self.throttled = 0
         self._unlogged = 0
         self._unlogged_addresses: set[str] = set()
-        self._logged_at = -math.inf
+        self._logged_at: dict[int, float] = {}
 
     @property
     def hashed(self) -> bool:
@@ -261,10 +261,13 @@ class Authenticator:
         self._unlogged += 1
         if len(self._unlogged_addresses) < _LOG_ADDRESSES:
             self._unlogged_addresses.add(client)
-        if now - self._logged_at < LOG_INTERVAL:
-            return
         waits = state.blocked_until - now
-        log.warning(
+        # a wrong password now and then is a note; an address made to wait, a warning
+        level = logging.WARNING if waits > 0 else logging.INFO
+        if now - self._logged_at.get(level, -math.inf) < LOG_INTERVAL:
+            return
+        log.log(
+            level,
             "api: %d failed login(s) from %s address(es) since the last such message;"
             " latest from %s (%d in a row%s)",
             self._unlogged,
@@ -274,7 +277,7 @@ class Authenticator:
             state.failures,
             f", now waits {waits:.0f} s" if waits > 0 else "",
         )
-        self._logged_at = now
+        self._logged_at[level] = now
         self._unlogged = 0
         self._unlogged_addresses.clear()
 

@@ -280,6 +280,17 @@ async def test_failed_logins_are_logged_at_most_once_a_minute(
     assert "300 failed login(s) from 300 address(es)" in message
     assert "latest from 10.2.0.0 (2 in a row, now waits" in message
     assert PASSWORD not in caplog.text and "g1" not in caplog.text
+    assert all(r.levelno == logging.WARNING for r in caplog.records)
+
+
+async def test_a_failure_without_back_off_is_only_a_note(caplog: pytest.LogCaptureFixture) -> None:
+    auth = rules_for(PASSWORD, Clock(), max_login_failures=2).auth
+    caplog.set_level(logging.INFO, logger="api.http_auth")
+    await auth.check(basic(password="g"), "10.3.0.1")
+    assert [r.levelno for r in caplog.records] == [logging.INFO]
+    await auth.check(basic(password="g"), "10.3.0.1")  # now it waits: a warning at once
+    assert [r.levelno for r in caplog.records] == [logging.INFO, logging.WARNING]
+    assert "now waits 1 s" in caplog.records[1].getMessage()
 
 
 # -- the start-up warning ---------------------------------------------------------------
