@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
 import orjson
@@ -29,7 +30,7 @@ from api.fastpath import AsgiApp, FastPath, fast_routes
 from api.http import HttpRules
 
 if TYPE_CHECKING:
-    from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
+    from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, ASGISendEvent, Scope
 
     from api.handles import ApiHandles
 
@@ -87,7 +88,7 @@ class LazyApp:
                 log.exception("api: could not load the Quart app")
                 await _internal_error(scope, send)
                 return
-        await app(scope, receive, send)
+        await app(scope, receive, partial(_send_unless_closing, send))
 
     async def _load(self) -> AsgiApp:
         async with self._lock:
@@ -169,6 +170,22 @@ class _Lifespan:
         answer = await self._from_app.receive()
         if answer["type"] != expected:
             raise RuntimeError(f"{answer['type']}: {answer.get('message', '')}")
+
+
+async def _send_unless_closing(send: ASGISendCallable, message: ASGISendEvent) -> None:
+    """``send``, but a connection hypercorn is closing under it is not an app error.
+
+    hypercorn (0.17, 0.18) closes a connection whose client broke the protocol (it went
+    away before sending the body its ``Content-Length`` announced) from its reading
+    task, with ``send_eof`` outside the lock its writes take; if the app is writing the
+    end of its answer at that moment (a 413 sent without reading the body, read by the
+    client, which then closed) trio raises ``BusyResourceError`` into the app, and
+    hypercorn logs an "Error in ASGI Framework" traceback.  The client has its whole
+    answer and the connection is closing: nothing is lost by letting the app finish."""
+    try:
+        await send(message)
+    except trio.BusyResourceError:
+        log.debug("api: connection closed by hypercorn while the app wrote its answer")
 
 
 async def _internal_error(scope: Scope, send: ASGISendCallable) -> None:

@@ -101,9 +101,7 @@ class Served:
     async def get(self, path: str, extra: bytes = b"") -> Answer:
         """A GET on a new connection."""
         async with await self.connect() as stream:
-            await stream.send_all(
-                b"GET %s HTTP/1.1\r\nHost: t\r\n%s\r\n" % (path.encode(), extra)
-            )
+            await stream.send_all(b"GET %s HTTP/1.1\r\nHost: t\r\n%s\r\n" % (path.encode(), extra))
             return await read_answer(stream)
 
     def streams(self) -> list[dict[str, Any]]:
