@@ -47,7 +47,13 @@ def op(
     if params:
         op["parameters"] = [ref("parameters", p) if isinstance(p, str) else p for p in params]
     responses: Doc = {"200": ok}
-    names = {400: "BadRequest", 401: "Unauthorized", 404: "NotFound", 422: "NotAnInteger"}
+    names = {
+        400: "BadRequest",
+        401: "Unauthorized",
+        404: "NotFound",
+        422: "NotAnInteger",
+        503: "Unavailable",
+    }
     for status in sorted({*errors, *(() if open_route else (401,))}):
         responses[str(status)] = ref("responses", names[status])
     op["responses"] = responses
@@ -427,7 +433,8 @@ Latest-wins per plugin: a slow reader skips stale samples (drops counted per sub
 in `/api/4/pipeline`) instead of making statbus hold them. A reconnecting client sends
 the last alert id in `Last-Event-ID` and first gets the transitions after it that are
 still in memory. `plugins` and `topics` take a comma-separated list, or the parameter
-repeated."""
+repeated. At most 16 streams are open at once: one more is a 503 with `Retry-After`; a
+client that takes none of its stream for 30 s is disconnected."""
 
 _METRICS_DESCRIPTION = """\
 Prometheus text exposition format (OpenMetrics when the `Accept` header asks for
@@ -475,7 +482,7 @@ def own_paths() -> dict[str, Doc]:
                         " when it reconnects).",
                     ),
                 ),
-                errors=(400,),
+                errors=(400, 503),
             )
         },
         "/metrics": {

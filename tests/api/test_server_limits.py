@@ -24,7 +24,7 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve as hypercorn_serve
 
-from api import server_limits
+from api import openapi_paths, server_limits
 from api import stream as stream_module
 from api.handles import ApiHandles
 from api.root import create_root_app
@@ -159,6 +159,9 @@ def test_the_limits_are_applied_and_documented() -> None:
         f"{stream_module.MAX_STREAMS} streams",
     ):
         assert figure in section, figure
+    stream_doc = openapi_paths.own_paths()["/api/4/stream"]["get"]["description"]
+    assert f"At most {stream_module.MAX_STREAMS} streams" in stream_doc
+    assert f"for {server_limits.WRITE_TIMEOUT} s is disconnected" in stream_doc
     # the listening sockets pass the write timeout to every connection they accept
     sockets = hc.create_sockets()
     try:
