@@ -284,6 +284,35 @@ def test_head_and_options(live: LiveStatbus, path: bytes) -> None:
         assert options.status == 404 and options.detail() == "Not Found"
 
 
+WEBSOCKET = (
+    b"Upgrade: websocket",
+    b"Connection: Upgrade",
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+    b"Sec-WebSocket-Version: 13",
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (request("GET", FAST.encode(), *WEBSOCKET), 400),  # statbus serves no WebSocket
+        (request("GET", b"/api/4/stream", *WEBSOCKET), 400),
+        (request("GET", b"/nosuch", *WEBSOCKET), 404),
+        (request("CONNECT", b"example.com:443"), 404),
+        (request("TRACE", FAST.encode()), 405),
+        (request("GET", b"*"), 404),
+    ],
+    ids=lambda v: repr(v)[:40],
+)
+def test_odd_methods_and_upgrades_get_a_json_4xx(
+    live: LiveStatbus, raw: bytes, status: int
+) -> None:
+    answer = exchange(live, raw)
+    assert answer is not None and answer.status == status, answer
+    assert answer.detail()
+    still_answers(live)
+
+
 # -- requests never choose what is executed or read ---------------------------------
 
 
