@@ -9,13 +9,25 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+#: a value longer than this (as quoted) is cut in an error message
+MAX_SHOWN = 200
+
+
+def one_line(text: str) -> str:
+    """``text`` with every unprintable character escaped: a key quoted in TOML may hold
+    a newline or a terminal escape sequence, and an error stays one harmless line."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
 
 class ConfigError(ValueError):
-    """A bad configuration value: ``key``, ``value`` and ``reason``."""
+    """A bad configuration value: ``key``, ``value`` and ``reason``, shown on one line."""
 
     def __init__(self, key: str, value: Any, reason: str) -> None:
         self.key, self.value, self.reason = key, value, reason
-        super().__init__(f"config error: {key} = {value!r}: {reason}")
+        shown = repr(value)
+        if len(shown) > MAX_SHOWN:
+            shown = f"{shown[:MAX_SHOWN]}... ({len(shown)} characters)"
+        super().__init__(f"config error: {one_line(key)} = {shown}: {one_line(reason)}")
 
 
 Check = Callable[[str, Any], Any]

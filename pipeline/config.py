@@ -713,19 +713,34 @@ def _webhooks_toml(hooks: tuple[WebhookConfig, ...], redact: bool) -> list[str]:
     return lines
 
 
+#: a configuration file larger than this is refused (1 MiB)
+MAX_CONFIG_BYTES = 1 << 20
+
+
 def load(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> Config:
     """Defaults, then the file at ``path`` (if any), then ``overrides`` (``{"api.port": 1}``)."""
     config = Config()
     if path is not None:
         p = Path(path)
         try:
-            text = p.read_text(encoding="utf-8")
+            with p.open("rb") as file:  # bounded: --config /dev/zero must not fill memory
+                data = file.read(MAX_CONFIG_BYTES + 1)
+            # newlines as read_text gives them
+            text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError("--config", str(p), f"cannot read the file: {exc}") from exc
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError(
+                "--config", str(p), f"larger than {MAX_CONFIG_BYTES} bytes: not a configuration"
+            )
         try:
             raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError("--config", str(p), f"invalid TOML: {exc}") from exc
+        except RecursionError:  # tomllib recurses once per level of nesting
+            raise ConfigError(
+                "--config", str(p), "invalid TOML: arrays or tables nested too deeply"
+            ) from None
         config = dataclasses.replace(from_mapping(raw, config), source=str(p))
     if overrides:
         nested: dict[str, dict[str, Any]] = {}

@@ -298,16 +298,9 @@ def test_a_file_that_is_not_utf8(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert_one_line_error(code, err, "--config")
 
 
-# -- known defects: strict xfails, to flip when pipeline/config.py is fixed -----------
-
-DEFECT_KEY_NAME = (
-    "a key or section name is printed raw: a newline in a quoted TOML key splits the error "
-    "over two lines, an escape sequence reaches the terminal (fix: pipeline/checks.py "
-    "ConfigError escapes its key)"
-)
+# -- keys, values and files that once broke the one-line rule -------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=DEFECT_KEY_NAME)
 @pytest.mark.parametrize(
     "text",
     [
@@ -327,12 +320,6 @@ def test_control_characters_in_key_names(
     assert len(err.splitlines()) == 1 and err.splitlines()[0].isprintable(), repr(err)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tomllib recurses per nesting level: a deeply nested array or inline table "
-    "raises RecursionError, a traceback with exit code 1 (fix: pipeline/config.py load "
-    "catches RecursionError as invalid TOML)",
-)
 @pytest.mark.parametrize("nested", ["[" * 5000 + "]" * 5000, "{a=" * 3000 + "1" + "}" * 3000])
 def test_deeply_nested_toml(
     nested: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -342,11 +329,6 @@ def test_deeply_nested_toml(
     assert "invalid TOML" in line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the value is quoted whole: a 100 kB string makes a 100 kB error line (fix: "
-    "pipeline/checks.py ConfigError shortens the quoted value)",
-)
 def test_a_huge_value_is_quoted_short(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, err = run_main(tmp_path, f"[global]\nrefresh = '{'A' * 100_000}'\n", capsys)
     assert_one_line_error(code, err, "global.refresh")
@@ -378,12 +360,6 @@ def test_the_command_exits_2_with_one_line(tmp_path: Path, text: str, needle: st
         assert len(lines) == 1 and needle in lines[0], out.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the file is read whole, whatever its size: --config /dev/zero fills the memory "
-    "until MemoryError (a traceback, exit 1) (fix: pipeline/config.py load reads at most "
-    "MAX_CONFIG_BYTES)",
-)
 def test_a_file_too_large_to_be_a_configuration(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
