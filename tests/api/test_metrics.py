@@ -539,7 +539,8 @@ def test_live_alert_and_sink_metrics(alerting: LiveStatbus) -> None:
             assert time.monotonic() < deadline, "no webhook attempt counted"
             time.sleep(0.2)
     assert _value(families["statbus_alert_state"], type="MEM") == 1
-    assert _value(families["statbus_alert_ongoing_events"], state="WARNING") == 1
+    # MEM's, and on a busy machine maybe LOAD's too
+    assert _value(families["statbus_alert_ongoing_events"], state="WARNING") >= 1
     assert _value(families["statbus_threshold_level"], plugin="mem", stat="mem") == 2
     assert _value(families["statbus_webhook_sent"], receiver="chat") == 0
     connected = [s for s in families["statbus_mqtt_state"] if s.labels["state"] == "connected"]
