@@ -343,6 +343,8 @@ def _check_api_tls(api: ApiConfig) -> None:
 
 
 def _log_level(key: str, value: Any) -> Any:
+    # in any case, as --log-level takes it
+    value = value.upper() if isinstance(value, str) else value
     return _string(choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))(key, value)
 
 

@@ -92,6 +92,11 @@ def test_precedence_defaults_then_file_then_overrides(tmp_path: Path) -> None:
     assert config.global_.sampler_timeout == 10.0
 
 
+def test_the_log_level_is_taken_in_any_case(tmp_path: Path) -> None:
+    path = write(tmp_path, '[global]\nlog_level = "debug"\n')
+    assert cfg.load(path).global_.log_level == "DEBUG"
+
+
 def test_overrides_without_a_file() -> None:
     config = cfg.load(overrides={"api.bind": "::", "global.refresh": 0.5})
 
