@@ -82,6 +82,9 @@ class SamplerStatus:
     #: seconds the last successful sample took (real time, in its worker thread)
     last_duration: float | None = None
     last_error: str | None = None
+    #: seconds it waits after its latest failure before the next attempt (``None``
+    #: while it is not failing)
+    backoff: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self), plugins=list(self.plugins))
@@ -397,6 +400,7 @@ class SamplerRunner:
         self._states[name] = new_state
         status.runs += 1
         status.consecutive_failures = 0
+        status.backoff = None
         status.state = "ok"
         status.last_run = self._wall_clock()
         status.last_duration = seconds
@@ -442,6 +446,7 @@ class SamplerRunner:
         status.state = "failing"
         status.last_error = _describe(exc)
         delay = min(g.retry_max, g.retry_initial * 2 ** (status.consecutive_failures - 1))
+        status.backoff = delay
         log.warning(
             "sampler %s failed (%s, attempt %d); retrying in %.1f s",
             status.name,
@@ -476,6 +481,9 @@ class SamplerRunner:
                 continue
             seq = self._seq.get(plugin, 0) + 1
             value = data[plugin]
+            wrong = wrong_shape(plugin, value)
+            if wrong is not None:
+                raise TypeError(f"{plugin}: {wrong}")
             items = self._items.get(plugin)
             if items is not None and isinstance(value, list):
                 value = items(value)
@@ -492,6 +500,28 @@ class SamplerRunner:
 
 
 Entry = dict[str, Any]
+
+
+def wrong_shape(plugin: str, value: Any) -> str | None:
+    """What is wrong with the shape of ``plugin``'s sampled value (``None``: nothing):
+    a list plugin's value is a list of dicts (or ``{}`` where that is its empty value),
+    a dict plugin's a dict, a value plugin's a string.  The API and the exporters serve
+    this shape to clients that index it (Home Assistant), and the stages read it, so a
+    sampler that breaks it has failed, as one that raises has."""
+    info = PLUGINS[plugin]
+    if info.kind == "list":
+        if isinstance(value, list):
+            for i, entry in enumerate(value):
+                if not isinstance(entry, dict):
+                    return f"entry {i} is {type(entry).__name__}, not a dict"
+            return None
+        if info.absent == "dict" and value == {}:
+            return None
+        return f"{type(value).__name__}, not a list"
+    expected = {"dict": dict, "value": str}.get(info.kind)
+    if expected is not None and not isinstance(value, expected):
+        return f"{type(value).__name__}, not a {expected.__name__}"
+    return None
 
 
 def valid_text(value: Any) -> Any:

@@ -33,6 +33,7 @@ from pipeline import codec
 from pipeline import config as cfg
 from pipeline.bus import Bus, Policy
 from pipeline.events import SamplerErrorEvent, StatEvent
+from pipeline.plugins import PLUGINS
 from pipeline.samplers.base import SampleContext, SamplerSpec
 from pipeline.samplers.runner import (
     ERRORS_TOPIC,
@@ -107,10 +108,17 @@ class Fake:
         if isinstance(action, Returns):
             return action.data, n
         omit = action or set()
-        return {p: {"call": n} for p in self.plugins if p not in omit}, n
+        return {p: shaped(p, n) for p in self.plugins if p not in omit}, n
 
     def call_times(self, t0: float) -> list[float]:
         return [t - t0 for t, _ in self.calls]
+
+
+def shaped(plugin: str, n: int) -> Any:
+    """Call ``n``'s value for ``plugin``, in the plugin's shape (the runner refuses
+    another): ``{"call": n}`` for a dict plugin, in a list for a list plugin."""
+    kind = PLUGINS[plugin].kind
+    return [{"call": n}] if kind == "list" else str(n) if kind == "value" else {"call": n}
 
 
 @contextmanager
@@ -691,7 +699,7 @@ async def test_only_a_family_slow_by_itself_is_detached() -> None:
     def sleeper(name: str, seconds: float) -> SamplerSpec:
         def sample(previous: Any, ctx: SampleContext) -> tuple[dict[str, Any], Any]:
             time.sleep(seconds)
-            return {name: {"ok": True}}, None
+            return {name: shaped(name, 1)}, None
 
         return SamplerSpec(name, (name,), sample)
 
