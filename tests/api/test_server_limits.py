@@ -270,6 +270,11 @@ async def test_streams_beyond_the_cap_are_503_with_retry_after(
     request = b"GET /api/4/stream HTTP/1.1\r\nHost: t\r\n\r\n"
     with trio.fail_after(30):
         async with serve_with_limits() as served:
+            for _ in range(6):  # clients that leave at once free their place
+                async with await served.connect() as gone:
+                    await gone.send_all(request)
+            while served.streams():  # noqa: ASYNC110
+                await trio.sleep(0.02)
             first, second = await served.connect(), await served.connect()
             for stream in (first, second):
                 await stream.send_all(request)
