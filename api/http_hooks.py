@@ -34,7 +34,9 @@ def install(app: Quart, rules: HttpRules) -> None:
         if request.method == "OPTIONS" and request.url_rule is not None:
             # not a preflight: say what the route allows, with no body
             methods = ", ".join(sorted(request.url_rule.methods or ()))
-            return Response(b"", status=204, headers={"Allow": methods})
+            resp = Response(b"", status=204, headers={"Allow": methods})
+            del resp.headers["Content-Type"]  # no body, no type
+            return resp
         if not rules.needs_auth or request.endpoint == STATUS_ENDPOINT or request.url_rule is None:
             return None  # no auth, the open route, or no route at all (404 as the reference)
         verdict = request.scope.get(AUTH_SCOPE_KEY)  # the fast path's, when it checked

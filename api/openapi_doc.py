@@ -45,7 +45,8 @@ plus a live event stream, Prometheus metrics and a window into the pipeline itse
 * Every error is a 4xx with a JSON body `{"detail": ...}`: 400 for an unknown or
   disabled plugin, 404 for an unknown field, key, series or path, 422 (FastAPI's shape)
   for a path parameter that is not an integer, 401 when credentials are required and
-  missing or wrong, 405 (with `Allow`) for a wrong method, 413 for a request body over
+  missing or wrong, 429 with `Retry-After` after repeated failed logins from one
+  address (`docs/security.md`), 405 (with `Allow`) for a wrong method, 413 for a request body over
   64 KiB (no route reads one; a smaller body is ignored).
 * HTTP Basic authentication is required on every route but `/api/4/status` when
   `api.password` is set; without a password no route needs credentials.
@@ -139,6 +140,18 @@ def _components(plugins: Sequence[str]) -> Doc:
             "Unauthorized": _error("Credentials missing or wrong.", auth=True),
             "NotFound": _error("Unknown field, key, series or process."),
             "NotAnInteger": _error("A path parameter is not an integer.", "ValidationError"),
+            "TooManyRequests": {
+                **_error(
+                    "Too many failed logins from this address, or too many new credentials"
+                    " waiting to be checked: `Retry-After` says when to try again."
+                ),
+                "headers": {
+                    "Retry-After": {
+                        "schema": {"type": "string"},
+                        "description": "Seconds.",
+                    }
+                },
+            },
             "Unavailable": {
                 **_error(
                     "Too many open streams (`Retry-After` says when to try again), or a"

@@ -40,7 +40,8 @@ def op(
     open_route: bool = False,
 ) -> Doc:
     """One operation; ``params`` are names in ``components.parameters`` or inline objects,
-    ``errors`` the statuses it can answer beside 200 (401 is added unless ``open_route``)."""
+    ``errors`` the statuses it can answer beside 200 (401 and 429 are added unless
+    ``open_route``)."""
     op: Doc = {"operationId": operation_id, "tags": [tag], "summary": summary}
     if description:
         op["description"] = description
@@ -52,9 +53,10 @@ def op(
         401: "Unauthorized",
         404: "NotFound",
         422: "NotAnInteger",
+        429: "TooManyRequests",
         503: "Unavailable",
     }
-    for status in sorted({*errors, *(() if open_route else (401,))}):
+    for status in sorted({*errors, *(() if open_route else (401, 429))}):
         responses[str(status)] = ref("responses", names[status])
     op["responses"] = responses
     if open_route:
