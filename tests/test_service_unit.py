@@ -64,6 +64,8 @@ def test_the_sandbox_the_issue_asks_for() -> None:
     assert service("Restart") == ["on-failure"]
     # a bad configuration (exit 2) is not restarted in a loop
     assert service("RestartPreventExitStatus") == ["2"]
+    # the cap on open connections (hypercorn has none of its own)
+    assert service("LimitNOFILE") == ["4096"]
     # an unprivileged user, with no capabilities to keep or gain
     assert service("DynamicUser") == ["yes"] or service("User") not in ([], ["root"], ["0"])
     assert service("CapabilityBoundingSet") == [""]
