@@ -6,9 +6,15 @@ nothing is lost within the buffers ``docs/faults.md`` documents."""
 
 from __future__ import annotations
 
+import inspect
+import logging
 import math
+import signal
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, closing
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,11 +27,13 @@ import pytest
 import trio
 
 from pipeline.bus import Policy
-from pipeline.config import load
+from pipeline.config import from_mapping, load
 from pipeline.main import api_urls, serve
 from pipeline.samplers import all_samplers
 from pipeline.samplers.base import SampleContext, SamplerSpec
 from pipeline.samplers.runner import STATS_TOPIC
+from tests.sinks.conftest import Broker, Subscriber, mosquitto_binary
+from tests.sinks.webhook_helpers import HttpReceiver
 
 #: every sampler runs, but no default-gateway ping (tests stay on loopback)
 LOOPBACK = {"ports.port_default_gateway": False}
@@ -256,3 +264,337 @@ def tmpfs(tmp_path: Path) -> Iterator[Path]:
         yield where
     finally:
         subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+# -- 2. a broker, a receiver and the data directory go away and come back -----------------
+
+DEVICE = "faults"
+
+
+class Memory:
+    """The memory family, at levels the test sets: events open and escalate on demand."""
+
+    def __init__(self) -> None:
+        self.percent = {"mem": 10.0, "memswap": 10.0}
+
+    def spec(self) -> SamplerSpec:
+        def sample(previous: Any, ctx: SampleContext) -> tuple[dict[str, Any], Any]:
+            return {
+                plugin: {
+                    "total": 1000,
+                    "used": round(10 * p),
+                    "free": round(1000 - 10 * p),
+                    "percent": p,
+                }
+                for plugin, p in self.percent.items()
+            }, None
+
+        return SamplerSpec("memory", ("mem", "memswap"), sample)
+
+
+@dataclass
+class Faulty:
+    """One statbus with MQTT and a webhook, its data directory on a tmpfs."""
+
+    running: Any
+    base: str
+    memory: Memory
+    broker: Broker
+    subscriber: Subscriber
+    receiver: HttpReceiver
+    data: Path
+    nursery: trio.Nursery
+    receiver_scope: trio.CancelScope | None = None
+
+    async def api(self, path: str) -> Any:
+        async with httpx.AsyncClient(timeout=10) as client:
+            response = await client.get(self.base + path)
+        assert response.status_code == 200, (path, response.status_code, response.text)
+        return response.json()
+
+    async def mqtt_state(self) -> str:
+        return str((await self.api("/pipeline"))["sinks"]["mqtt"]["state"])
+
+    async def webhook(self) -> dict[str, Any]:
+        (receiver,) = (await self.api("/pipeline"))["sinks"]["webhooks"].values()
+        return dict(receiver)
+
+    async def receiver_up(self) -> None:
+        async def serve(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+            with trio.CancelScope() as self.receiver_scope:
+                await self.receiver.serve(task_status=task_status)
+
+        await self.nursery.start(serve)
+
+    def receiver_down(self) -> None:
+        assert self.receiver_scope is not None
+        self.receiver_scope.cancel()  # its listener closes: connections are refused
+
+    def delivered(self, event_type: str) -> list[tuple[str, str]]:
+        bodies = [r.json() for r in self.receiver.requests]
+        return [
+            (b["transition"], b["event"]["state"])
+            for b in bodies
+            if b["event"]["type"] == event_type
+        ]
+
+    def mqtt_transitions(self, event_type: str) -> list[str]:
+        got = [
+            orjson.loads(m.payload) for m in self.subscriber.received(f"glances/{DEVICE}/events")
+        ]
+        return [m["transition"] for m in got if m["event"]["type"] == event_type]
+
+    def mqtt_count(self, plugin: str) -> int:
+        return len(self.subscriber.received(f"glances/{DEVICE}/{plugin}"))
+
+
+async def until(check: Callable[[], Any], within: float = 10.0) -> None:
+    """Wait for ``check()`` (or what it returns, awaited) to be true."""
+    with trio.fail_after(within):
+        while True:
+            got = check()
+            if inspect.isawaitable(got):
+                got = await got
+            if got:
+                return
+            await trio.sleep(0.05)
+
+
+@asynccontextmanager
+async def faulty_statbus(tmp_path: Path, data: Path) -> AsyncIterator[Faulty]:
+    broker = Broker(mosquitto_binary(), tmp_path, persistent=True)
+    receiver = HttpReceiver()
+    memory = Memory()
+    config = from_mapping(
+        {
+            "global": {
+                "refresh": REFRESH,
+                "data_dir": str(data),
+                # the MQTT sink reconnects after retry_initial, doubling up to retry_max
+                "retry_initial": 0.2,
+                "retry_max": 1.0,
+            },
+            "api": {"port": 0},
+            "ports": {"port_default_gateway": False},
+            "mqtt": {
+                "enabled": True,
+                "host": "127.0.0.1",
+                "port": broker.port,
+                "devicename": DEVICE,
+                "plugins": ["cpu", "mem", "memswap"],
+            },
+            "webhooks": [
+                {
+                    "url": receiver.url,
+                    "backoff_initial": 0.2,
+                    "backoff_max": 0.5,
+                    "max_attempts": 100,
+                }
+            ],
+        }
+    )
+    specs = [s for s in all_samplers() if s.name != "memory"] + [memory.spec()]
+    subscriber = Subscriber(broker.port, f"glances/{DEVICE}/#", client_id="statbus-faults-test")
+    try:
+        broker.start()
+        with trio.fail_after(90):
+            async with trio.open_nursery() as nursery:
+                faulty = Faulty(
+                    None,
+                    "",
+                    memory,
+                    broker,
+                    subscriber,
+                    receiver,
+                    data,
+                    nursery,
+                )
+                await faulty.receiver_up()
+                running = await nursery.start(partial(serve, config, specs=specs))
+                faulty.running, faulty.base = running, api_urls(running, config)[0]
+                await subscriber.start()
+                await until(lambda: faulty.mqtt_count("cpu") > 0)
+                yield faulty
+                running.shutdown.set()
+                nursery.cancel_scope.cancel()
+    finally:
+        subscriber.stop()
+        broker.stop()
+
+
+@pytest.mark.slow
+async def test_a_killed_broker_and_a_receiver_that_is_down_lose_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The broker is killed (SIGKILL) and started again; later the webhook receiver is
+    down for a while.  During each outage the fault is logged and retried, the API
+    answers and the other sink delivers; once it is over, what happened meanwhile
+    arrives: the alert transition on MQTT (from the sink's queue), the webhook (from
+    the receiver's queue), and MQTT's stats resume."""
+    caplog.set_level(logging.INFO)
+    async with faulty_statbus(tmp_path, tmp_path / "data") as s:
+        # -- the broker dies; a MEM event opens meanwhile
+        await s.subscriber.sync_broker_state()  # its session survives the SIGKILL
+        s.broker.stop(signal.SIGKILL)
+        await until(async_not_connected(s))
+        s.memory.percent["mem"] = 95.0
+        await until(lambda: ("opened", "CRITICAL") in s.delivered("MEM"))  # the webhook
+        assert (await s.api("/mem"))["percent"] == 95.0  # the API
+        assert (await s.api("/pipeline"))["sinks"]["mqtt"]["state"] != "connected"
+        assert s.mqtt_transitions("MEM") == []
+        # -- the broker is back: the transition made meanwhile, and fresh stats
+        before = s.mqtt_count("cpu")
+        s.broker.start()
+        await until(lambda: s.mqtt_transitions("MEM") == ["opened"], within=15)
+        await until(lambda: s.mqtt_count("cpu") > before + 2)
+        assert logged(caplog, "mqtt: connection to", "lost")
+
+        # -- the receiver is down; a MEMSWAP event opens meanwhile
+        s.receiver_down()
+        s.memory.percent["memswap"] = 75.0
+        await until(lambda: s.mqtt_transitions("MEMSWAP") == ["opened"])  # MQTT
+        await until(async_retried(s, 2))
+        receiver = await s.webhook()
+        assert receiver["pending"] == 1 and "Connect" in str(receiver["last_error"]), receiver
+        assert s.delivered("MEMSWAP") == []
+        assert (await s.api("/memswap"))["percent"] == 75.0  # the API
+        cpu_before = s.mqtt_count("cpu")
+        await until(lambda: s.mqtt_count("cpu") > cpu_before)  # MQTT goes on
+        assert logged(caplog, "webhook", "failed", "retrying")
+        # -- the receiver is back: the delivery arrives, once
+        await s.receiver_up()
+        await until(lambda: s.delivered("MEMSWAP") == [("opened", "WARNING")])
+        assert (await s.webhook())["pending"] == 0
+        ids = [
+            r.headers["x-statbus-delivery"]
+            for r in s.receiver.requests
+            if r.json()["event"]["type"] in ("MEM", "MEMSWAP")  # (a busy CPU may alert too)
+        ]
+        assert len(ids) == len(set(ids)) == 2  # MEM, MEMSWAP: each once
+
+
+def async_not_connected(s: Faulty) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return await s.mqtt_state() != "connected"
+
+    return check
+
+
+def async_retried(s: Faulty, n: int) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return int((await s.webhook())["retried"]) >= n
+
+    return check
+
+
+def logged(caplog: pytest.LogCaptureFixture, *parts: str) -> bool:
+    return any(all(p in r.getMessage() for p in parts) for r in caplog.records)
+
+
+def on_disk(data: Path, plugin: str, name: str) -> list[float]:
+    """The timestamps of one history series in the data directory's database (none
+    while there is no database, or no table yet)."""
+    import sqlite3
+
+    try:
+        # mode=rw: never created by this reader
+        uri = f"file:{data / 'history.sqlite'}?mode=rw"
+        with closing(sqlite3.connect(uri, uri=True, timeout=5)) as db:
+            rows = db.execute(
+                "SELECT p.ts FROM points p JOIN series s ON s.id = p.series"
+                " WHERE s.plugin = ? AND s.name = ? ORDER BY p.ts",
+                (plugin, name),
+            ).fetchall()
+    except sqlite3.OperationalError:
+        return []
+    return [ts for (ts,) in rows]
+
+
+def saved_events(data: Path) -> list[tuple[str, str]]:
+    try:
+        saved = orjson.loads((data / "events.json").read_bytes())
+    except (OSError, ValueError):
+        return []
+    return [(e["type"], e["state"]) for e in saved["events"]]
+
+
+def fill(filler: Path) -> None:
+    """Append to ``filler`` until its file system has no byte left."""
+    import os
+
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        for size in (1 << 20, 4096, 1):
+            try:
+                while os.write(fd, b"\0" * size):
+                    pass
+            except OSError:
+                pass  # no room for one more of this size
+    finally:
+        os.close(fd)
+
+
+async def keep_full(filler: Path, stop: trio.Event) -> None:
+    """Keep the disk full, as other writers do: what statbus frees (SQLite removes its
+    log when it closes the database) is taken again at once."""
+    while not stop.is_set():
+        fill(filler)
+        with trio.move_on_after(0.02):
+            await stop.wait()
+
+
+def remount(where: Path, mode: str) -> None:
+    import subprocess
+
+    subprocess.run(["mount", "-o", f"remount,{mode}", str(where)], check=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", ["full", "read-only"])
+async def test_a_full_or_read_only_data_dir_is_written_again_once_it_is_back(
+    tmp_path: Path, tmpfs: Path, caplog: pytest.LogCaptureFixture, fault: str
+) -> None:
+    """The data directory (a tmpfs of its own) fills up while statbus runs, or is
+    read-only from the start; an alert opens meanwhile.  The failed saves are logged
+    and retried, the sinks deliver and the API answers; once the disk has room again
+    (is writable again) the events list is saved with the new event, and the history
+    points taken while it was away are on disk."""
+    caplog.set_level(logging.INFO)
+    filler, cleared = tmpfs / "filler", trio.Event()
+    if fault == "read-only":
+        # from the start: a file system with files open for writing cannot be remounted
+        # read-only (EBUSY), and a read-only bind mount would not stop the open ones
+        remount(tmpfs, "ro")
+    async with faulty_statbus(tmp_path, tmpfs) as s:
+        if fault == "full":
+            await until(lambda: len(on_disk(tmpfs, "mem", "percent")) >= 2)
+            fill(filler)
+            s.nursery.start_soon(keep_full, filler, cleared)
+        away = time.time()
+        try:
+            s.memory.percent["memswap"] = 75.0  # an event opens while the disk is away
+            await until(lambda: ("opened", "WARNING") in s.delivered("MEMSWAP"))  # webhook
+            await until(lambda: s.mqtt_transitions("MEMSWAP") == ["opened"])  # MQTT
+            assert (await s.api("/memswap"))["percent"] == 75.0  # the API
+            await until(lambda: logged(caplog, "alerts: cannot save", "retrying"))
+            await until(lambda: logged(caplog, "history: cannot write to disk"))
+            await trio.sleep(1.0)
+            assert ("MEMSWAP", "WARNING") not in saved_events(tmpfs)
+        finally:
+            cleared.set()
+            if fault == "full":
+                await trio.sleep(0.1)  # keep_full has stopped
+                filler.unlink()
+            else:
+                remount(tmpfs, "rw")
+        back = time.time()
+        # saved again, with backoff: the alerts after 1, 2, 4 s..., history after 5 s
+        await until(lambda: ("MEMSWAP", "WARNING") in saved_events(tmpfs), within=15)
+        await until(lambda: logged(caplog, "alerts: saved again"))
+        await until(lambda: any(ts > back for ts in on_disk(tmpfs, "mem", "percent")), within=15)
+        stamps = on_disk(tmpfs, "mem", "percent")
+        meanwhile = [ts for ts in stamps if away < ts < back]
+        assert len(meanwhile) >= (back - away) / REFRESH - 2, (away, back, stamps)
+        served = [p[0] for p in await s.api("/mem/percent/history")]
+        # each point once on disk (the rewrite replaced what was there), all in memory
+        assert len(set(stamps)) == len(stamps) <= len(served), (stamps, served)
