@@ -8,7 +8,9 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
+import orjson
 
+from pipeline.stages.alerts import SAVE_INTERVAL
 from tests.conftest import start_statbus
 
 CONFIG = "[api]\nport = 0\n[global]\nrefresh = 0.5\n"
@@ -48,17 +50,33 @@ def test_history_and_events_survive_a_restart(tmp_path: Path) -> None:
         assert second.stop() == 0
 
 
-def test_kill_9_loses_at_most_a_few_seconds_of_history(tmp_path: Path) -> None:
-    first = start_statbus(tmp_path, CONFIG)
-    points = history(first.base, 8)
+def test_kill_9_loses_at_most_a_few_seconds_of_history_and_events(tmp_path: Path) -> None:
+    """SIGKILL, then a restart: the history as of at most a few seconds before the kill
+    (written every history_write_interval), and the events list as of at most
+    SAVE_INTERVAL before it (transitions are saved at once, running figures at most
+    that often)."""
+    config = CONFIG + "[mem]\ncareful = 1.0\nwarning = 2.0\ncritical = 3.0\n"
+    first = start_statbus(tmp_path, config)
+    # 8 s: longer than SAVE_INTERVAL + the margin below, so that only a save of the
+    # running figures (not the one at the event's opening) passes
+    points = history(first.base, 16)
+    (event,) = [e for e in httpx.get(f"{first.base}/alert", timeout=5).json() if e["type"] == "MEM"]
     killed_at = time.time()
     first.stop(signal.SIGKILL)
-    second = start_statbus(tmp_path, CONFIG)
+    saved = orjson.loads((tmp_path / "state" / "statbus" / "events.json").read_bytes())
+    assert killed_at - saved["saved_at"] < SAVE_INTERVAL + 1.5, "more than a few seconds lost"
+    (kept_event,) = [e for e in saved["events"] if e["type"] == "MEM"]
+    assert kept_event["begin"] == event["begin"]
+    # every sample counted up to the save (refresh 0.5 s: two a second)
+    assert kept_event["count"] >= event["count"] - 2 * (SAVE_INTERVAL + 1.5)
+    second = start_statbus(tmp_path, config)
     try:
         again = httpx.get(f"{second.base}/cpu/user/history", timeout=5).json()
         kept = [p for p in again if p in points]
         assert kept == points[: len(kept)]  # a prefix of what the first run served
         last = datetime.fromisoformat(str(kept[-1][0])).timestamp()
         assert killed_at - last < 3.0, "more than a few seconds of history lost"
+        reloaded = httpx.get(f"{second.base}/alert", timeout=5).json()
+        assert [e["begin"] for e in reloaded if e["type"] == "MEM"] == [event["begin"]]
     finally:
         assert second.stop() == 0
