@@ -69,14 +69,15 @@ GARBAGE: list[Any] = [
     {"fs": [{"mnt_point": "/", "percent": Unserialisable()}]},
     # a dict where a list is expected, and scalars where either is
     {"fs": {"mnt_point": "/", "percent": "full"}, "gpu": "a string", "containers": 42},
-    # wrong types, NaN and infinities inside entries, entries that are not dicts
+    # list entries that are not dicts
+    {"fs": [{"mnt_point": "/", "percent": 5.0}, 7, None, ["x"]], "gpu": [], "containers": []},
+    # the right shapes, with wrong types, NaN and infinities inside the entries: passed
+    # on, and every stage and the API must cope
     {
         "fs": [
             {"mnt_point": "/", "percent": math.nan, "size": "big", "used": None},
             {"mnt_point": None, "percent": math.inf, "device_name": ["a", "list"]},
-            7,
-            None,
-            ["x"],
+            {"mnt_point": "/x", "percent": "full", "used": -math.inf, "size": {"a": 1}},
         ],
         "gpu": [{"gpu_id": math.nan, "proc": -math.inf, "mem": "lots"}],
         "containers": [{"name": {"nested": "dict"}, "cpu_percent": math.nan}],
@@ -108,14 +109,19 @@ def with_faulty(release: threading.Event, calls: list[int]) -> list[SamplerSpec]
 # -- 1. faulty samplers -------------------------------------------------------------
 
 
-async def healthy_gaps(running: Any, plugin: str, seconds: float) -> list[float]:
-    """The gaps between ``plugin``'s publications on the bus over ``seconds``."""
+async def healthy_gaps(
+    running: Any, plugin: str, seconds: float, seen: list[Any] | None = None
+) -> list[float]:
+    """The gaps between ``plugin``'s publications on the bus over ``seconds`` (every
+    event of the other plugins goes to ``seen``)."""
     arrivals: list[float] = []
     with running.bus.subscribe(STATS_TOPIC, name="t-cadence", policy=Policy.LOSSLESS) as sub:
         with trio.move_on_after(seconds):
             async for event in sub:
                 if event.plugin == plugin:
                     arrivals.append(trio.current_time())
+                elif seen is not None:
+                    seen.append(event)
     return [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
 
 
@@ -205,7 +211,8 @@ async def test_faulty_samplers_leave_the_others_on_cadence_and_the_api_answering
                 base = api_urls(running, config)[0]
                 stop = trio.Event()
                 nursery.start_soon(hammer, base, stop, answers, dropped)
-                gaps = await healthy_gaps(running, "cpu", 5.0)
+                published: list[Any] = []
+                gaps = await healthy_gaps(running, "cpu", 5.0, published)
                 stop.set()
                 async with httpx.AsyncClient(timeout=10) as client:
                     pipeline = (await client.get(f"{base}/pipeline")).json()
@@ -218,8 +225,12 @@ async def test_faulty_samplers_leave_the_others_on_cadence_and_the_api_answering
     # machine), and about as many samples as the window holds
     assert len(gaps) >= 5.0 / REFRESH - 3, gaps
     assert max(gaps) < REFRESH + 1.0, gaps
-    # the garbage sampler went through every kind of garbage at least once
+    # the garbage sampler went through every kind of garbage at least once; of the
+    # kinds in a valid shape, the one with wrong types inside went out to the stages
     assert len(calls) >= len(GARBAGE), calls
+    fs_published = [e.data for e in published if e.plugin == "fs"]
+    assert any(entry.get("percent") == "full" for data in fs_published for entry in data)
+    assert not any(isinstance(data, dict) for data in fs_published)
     # the API answered every request, with JSON and no server error
     assert len(answers) >= 16, answers
     assert not [a for a in answers if a[1] >= 500], [a for a in answers if a[1] >= 500]
