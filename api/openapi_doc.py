@@ -230,6 +230,11 @@ def _pipeline_schema() -> Doc:
                         "last_run": when,
                         "last_duration": when,
                         "last_error": {"type": ["string", "null"]},
+                        "backoff": {
+                            "type": ["number", "null"],
+                            "description": "Seconds until the next attempt after its"
+                            " latest failure (null while ok).",
+                        },
                     },
                 },
             },
