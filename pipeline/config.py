@@ -182,7 +182,7 @@ class WebhookConfig:
     send_resolved: bool = True
     #: re-notify an ongoing event this often (seconds); 0 is off
     repeat_interval: float = 0.0
-    max_attempts: int = 5
+    max_attempts: int = 10
     backoff_initial: float = 1.0
     backoff_max: float = 60.0
     queue_size: int = 100
