@@ -330,15 +330,24 @@ def _check_api_tls(api: ApiConfig) -> None:
             ) from None
         if key == "certfile" and b"-----BEGIN CERTIFICATE-----" not in head:
             raise ConfigError("api.certfile", path, "not a PEM certificate file")
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    _load_cert_chain(
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), "api", api.certfile, api.keyfile, "certificate"
+    )
+
+
+def _load_cert_chain(
+    context: ssl.SSLContext, section: str, certfile: str, keyfile: str, what: str
+) -> None:
+    """Load ``certfile`` and its key into ``context``, or a ConfigError naming the key
+    (``keyfile`` when there is one, else ``certfile``, which then holds the key)."""
     try:  # an encrypted key is refused, not prompted for
-        context.load_cert_chain(api.certfile, api.keyfile or None, password=lambda: b"")
+        context.load_cert_chain(certfile, keyfile or None, password=lambda: b"")
     except (ssl.SSLError, ValueError) as exc:
-        key = "keyfile" if api.keyfile else "certfile"
+        key, path = ("keyfile", keyfile) if keyfile else ("certfile", certfile)
         raise ConfigError(
-            f"api.{key}",
-            getattr(api, key),
-            f"cannot load the certificate and its (unencrypted) key as PEM: {exc}",
+            f"{section}.{key}",
+            path,
+            f"cannot load the {what} and its (unencrypted) key as PEM: {exc}",
         ) from None
 
 
@@ -445,15 +454,7 @@ def _check_mqtt_tls(mqtt: MqttConfig) -> None:
             "mqtt.ca_file", mqtt.ca_file, f"not a PEM CA certificate file: {exc}"
         ) from None
     if mqtt.certfile:
-        try:  # an encrypted key is refused, not prompted for
-            context.load_cert_chain(mqtt.certfile, mqtt.keyfile or None, password=lambda: b"")
-        except (ssl.SSLError, ValueError) as exc:
-            key = "keyfile" if mqtt.keyfile else "certfile"
-            raise ConfigError(
-                f"mqtt.{key}",
-                getattr(mqtt, key),
-                f"cannot load the client certificate and its (unencrypted) key: {exc}",
-            ) from None
+        _load_cert_chain(context, "mqtt", mqtt.certfile, mqtt.keyfile, "client certificate")
 
 
 _SCHEMA["mqtt"] = {
