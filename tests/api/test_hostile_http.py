@@ -20,7 +20,6 @@ import socket
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,7 @@ from pipeline.stages.alerts import AlertStage
 from pipeline.stages.history import HistoryStage
 from pipeline.stages.state import StateStage
 from pipeline.stages.thresholds import ThresholdStage
+from tests.api.in_process import Answer
 from tests.conftest import LiveStatbus, start_statbus
 
 FAST = "/api/4/cpu"  # answered by the fast path
@@ -47,19 +47,6 @@ COMMANDS = {
     "alerts.clear_all",
 }
 READS = {"GET", "HEAD", "OPTIONS"}
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def detail(self) -> Any:
-        assert self.headers.get("content-type") == "application/json", self
-        body = json.loads(self.body)
-        assert set(body) == {"detail"}, body
-        return body["detail"]
 
 
 def _address(live: LiveStatbus) -> tuple[str, int]:

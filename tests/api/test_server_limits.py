@@ -14,44 +14,24 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 import trio
 from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve as hypercorn_serve
 
 from api import openapi_paths, server_limits
 from api import stream as stream_module
-from api.handles import ApiHandles
-from api.root import create_root_app
 from pipeline.bus import Bus
-from pipeline.config import load
 from pipeline.events import StatEvent
 from pipeline.samplers.runner import STATS_TOPIC
-from pipeline.stages.alerts import AlertStage
 from pipeline.stages.state import StateStage
-from pipeline.stages.thresholds import ThresholdStage
+from tests.api.in_process import Answer, serve_root_app
 
 #: hypercorn's own keep-alive timeout: the tests' deadlines must not be met by it
 HYPERCORN_DEFAULT_KEEP_ALIVE = HypercornConfig().keep_alive_timeout
 API_DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def detail(self) -> Any:
-        assert self.headers.get("content-type") == "application/json", self
-        body = orjson.loads(self.body)
-        assert set(body) == {"detail"}, body
-        return body["detail"]
 
 
 async def read_answer(stream: trio.SocketStream, *, head_only: bool = False) -> Answer:
@@ -112,34 +92,10 @@ class Served:
 
 @asynccontextmanager
 async def serve_with_limits() -> AsyncIterator[Served]:
-    config = load(overrides={"api.port": 0})
-    bus = Bus()
-    plugins = ["cpu", "mem"]
-    state = StateStage(bus, plugins)
-    handles = ApiHandles(
-        config,
-        state,
-        alerts=AlertStage(bus, config, None),
-        thresholds=ThresholdStage(bus, config, plugins),
-        bus=bus,
-    )
-    hc = HypercornConfig()
-    hc.bind = ["127.0.0.1:0"]
-    hc.accesslog = None
-    hc.graceful_timeout = 1.0
-    server_limits.apply_limits(hc)
-    stop = trio.Event()
-    serve = partial(hypercorn_serve, create_root_app(handles), hc, shutdown_trigger=stop.wait)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(state.run)
+    """The root app with statbus's limits, with one cpu sample in its state."""
+    async with serve_root_app(limits=True) as (bus, state, port):
         await bus.publish(STATS_TOPIC, StatEvent("cpu", 1.0, 1, {"total": 1.0}))
-        async with trio.open_nursery() as server:
-            urls = await server.start(serve)
-            try:
-                yield Served(bus, state, int(urls[0].rsplit(":", 1)[1]))
-            finally:
-                stop.set()
-        nursery.cancel_scope.cancel()
+        yield Served(bus, state, port)
 
 
 def test_the_limits_are_applied_and_documented() -> None:

@@ -16,7 +16,6 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +23,16 @@ import h11
 import httpx
 import pytest
 import trio
-from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve as hypercorn_serve
 
 from api import alert_log as alert_log_module
 from api import stream as stream_module
-from api.handles import ApiHandles
-from api.root import create_root_app
 from pipeline.bus import Bus
-from pipeline.config import load
 from pipeline.events import AlertEvent, StatEvent, ViewsEvent
 from pipeline.samplers.runner import STATS_TOPIC
-from pipeline.stages.alerts import ALERTS_TOPIC, AlertStage
+from pipeline.stages.alerts import ALERTS_TOPIC
 from pipeline.stages.state import StateStage
-from pipeline.stages.thresholds import VIEWS_TOPIC, ThresholdStage
+from pipeline.stages.thresholds import VIEWS_TOPIC
+from tests.api.in_process import serve_root_app
 from tests.conftest import LiveStatbus, start_statbus
 
 # -- reading a stream ------------------------------------------------------------------
@@ -488,35 +483,9 @@ class Served:
 
 @asynccontextmanager
 async def serve_in_process() -> AsyncIterator[Served]:
-    """The root app (fast path, Quart on first use) over one bus, on a loopback port;
-    the state stage runs; the alert and threshold stages are there as handles only (the
-    test publishes what they would)."""
-    config = load(overrides={"api.port": 0})
-    bus = Bus()
-    plugins = ["cpu", "mem"]
-    state = StateStage(bus, plugins)
-    handles = ApiHandles(
-        config,
-        state,
-        alerts=AlertStage(bus, config, None),
-        thresholds=ThresholdStage(bus, config, plugins),
-        bus=bus,
-    )
-    hc = HypercornConfig()
-    hc.bind = ["127.0.0.1:0"]
-    hc.accesslog = None
-    hc.graceful_timeout = 1.0
-    stop = trio.Event()
-    serve = partial(hypercorn_serve, create_root_app(handles), hc, shutdown_trigger=stop.wait)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(state.run)
-        async with trio.open_nursery() as server:
-            urls = await server.start(serve)
-            try:
-                yield Served(bus, state, int(urls[0].rsplit(":", 1)[1]))
-            finally:
-                stop.set()
-        nursery.cancel_scope.cancel()
+    """The root app over one bus on a loopback port (``in_process.serve_root_app``)."""
+    async with serve_root_app() as (bus, state, port):
+        yield Served(bus, state, port)
 
 
 async def test_heartbeats_come_at_the_interval(monkeypatch: pytest.MonkeyPatch) -> None:
