@@ -78,6 +78,7 @@ from vs_glances import (  # noqa: E402
     free_port,
     glances_only_plugins,
     glances_version,
+    isolated_env,
     log,
     machine,
     mosquitto,
@@ -382,15 +383,7 @@ class Bench:
     glances_plugins: set[str] = field(default_factory=set)
 
     def env(self) -> dict[str, str]:
-        home = self.tmp / "home"
-        home.mkdir(exist_ok=True)
-        return {
-            **os.environ,
-            "HOME": str(home),
-            "XDG_STATE_HOME": str(home / "state"),
-            "XDG_CONFIG_HOME": str(home / "config"),
-            "XDG_CACHE_HOME": str(home / "cache"),
-        }
+        return isolated_env(self.tmp)
 
     def statbus_conf(self, name: str, port: int, password: str) -> Path:
         """``password``: ``api.password`` ("" for none: no auth)."""

@@ -248,6 +248,20 @@ def ensure_wrk() -> str:
     return wrk
 
 
+def isolated_env(tmp: Path) -> dict[str, str]:
+    """The environment with a home (and XDG directories) of its own under ``tmp``, so
+    neither tool reads or writes the user's state."""
+    home = tmp / "home"
+    home.mkdir(exist_ok=True)
+    return {
+        **os.environ,
+        "HOME": str(home),
+        "XDG_STATE_HOME": str(home / "state"),
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "XDG_CACHE_HOME": str(home / "cache"),
+    }
+
+
 @dataclass
 class Tools:
     glances: Path
@@ -287,15 +301,7 @@ class Tools:
         return conf
 
     def env(self) -> dict[str, str]:
-        home = self.tmp / "home"
-        home.mkdir(exist_ok=True)
-        return {
-            **os.environ,
-            "HOME": str(home),
-            "XDG_STATE_HOME": str(home / "state"),
-            "XDG_CONFIG_HOME": str(home / "config"),
-            "XDG_CACHE_HOME": str(home / "cache"),
-        }
+        return isolated_env(self.tmp)
 
     def glances_sampling(self, refresh: float) -> list[str]:
         return [
