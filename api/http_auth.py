@@ -8,21 +8,26 @@
   the same header costs one HMAC; the password itself is never stored.
 * **Off the event loop.**  A hash is checked in a worker thread (one at a time; hashlib
   releases the GIL), so requests with known credentials, and everyone else, are served
-  meanwhile.  Concurrent requests with the same new header share one check; at most
-  :data:`MAX_PENDING` checks wait, further ones are answered 429 at once.
+  meanwhile.  Concurrent requests with the same new header share one check; one address
+  has at most one check under way (guesses sent together would all be checked before
+  the first failure counted); at most :data:`MAX_PENDING` checks wait, half of that for
+  addresses with failures on record; further ones are answered 429 at once.
 * **Back-off.**  After ``api.max_login_failures`` wrong credentials from one client
   address, that address waits 1 s, then 2, 4, ... up to ``api.login_backoff_max``
   seconds after each further failure; a request from it during the wait is answered 429
-  with ``Retry-After`` without checking anything.  A success or :data:`QUIET_RESET`
-  seconds without a failure forgets the address.  Remembered (known-good) credentials
-  pass even from a waiting address: a poller behind the same NAT or reverse proxy as a
-  guesser keeps working.  At most :data:`MAX_CLIENTS` addresses are tracked (least
-  recently failed dropped first).  Failures are logged as a summary at most once per
-  :data:`LOG_INTERVAL` seconds: at INFO, or at WARNING once an address is made to wait.
+  with ``Retry-After`` without checking anything.  A success, or :data:`QUIET_RESET`
+  seconds without a failure once its wait is over, forgets the address.  An IPv6 client
+  counts as its /64 network (one host may pick any address in it).  Remembered
+  (known-good) credentials pass even from a waiting address: a poller behind the same
+  NAT or reverse proxy as a guesser keeps working.  At most :data:`MAX_CLIENTS`
+  addresses are tracked (least recently failed dropped first).  Failures are logged as
+  a summary at most once per :data:`LOG_INTERVAL` seconds: at INFO, or at WARNING once
+  an address is made to wait.
 * A request without an ``Authorization`` header is a 401 and not a failure (a browser
   asks first without one).
 
-The comparisons (user name and password, plain or hashed) are in constant time.
+The comparisons (user name and password, plain or hashed) are in constant time: of
+keyed digests, so not even the lengths show.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import ipaddress
 import logging
 import math
 import secrets
@@ -98,8 +104,18 @@ def check_basic(header: str, username: str, password: str) -> bool:
     return _matches(header, username, lambda given: _same(given, password))
 
 
+#: keys the digests :func:`_same` compares; made at start, never leaves the process
+_COMPARE_KEY = secrets.token_bytes(32)
+
+
 def _same(a: str, b: str) -> bool:
-    return hmac.compare_digest(_utf8(a), _utf8(b))
+    # Digests of both, so that the comparison takes the same time whatever the lengths
+    # (compare_digest on inputs of different lengths returns at once: the time would
+    # tell the configured password's length).
+    return hmac.compare_digest(
+        hmac.digest(_COMPARE_KEY, _utf8(a), "sha256"),
+        hmac.digest(_COMPARE_KEY, _utf8(b), "sha256"),
+    )
 
 
 def _utf8(text: str) -> bytes:
@@ -144,6 +160,8 @@ class Authenticator:
         self._known: OrderedDict[bytes, None] = OrderedDict()
         self._clients: OrderedDict[str, _Client] = OrderedDict()
         self._inflight: dict[bytes, _Pending] = {}
+        #: addresses with a hash check under way (at most MAX_PENDING)
+        self._checking: set[str] = set()
         self._limiter = trio.CapacityLimiter(1)
         #: hash or password checks made (a remembered header costs none)
         self.checks = 0
@@ -174,12 +192,13 @@ class Authenticator:
         if fingerprint in self._known:
             self._known.move_to_end(fingerprint)
             return OK
+        client = client_key(client)
         now = self._clock()
         waiting = self._wait_of(client, now)
         if waiting is not None:
             self.throttled += 1
             return waiting
-        ok = await self._verify(fingerprint, header)
+        ok = await self._verify(fingerprint, header, client)
         if ok is None:
             self.throttled += 1
             return Verdict(False, 429, "Too many logins being checked; try again", 1)
@@ -192,19 +211,25 @@ class Authenticator:
 
     # -- checking -------------------------------------------------------------------
 
-    async def _verify(self, fingerprint: bytes, header: str) -> bool | None:
-        """Whether the header's credentials are right; ``None`` when too many hash
-        checks are waiting already."""
-        if self._hash is None:
+    async def _verify(self, fingerprint: bytes, header: str, client: str) -> bool | None:
+        """Whether the header's credentials are right; ``None`` when the check cannot be
+        made now: the address has another one under way, or too many are waiting."""
+        if self._hash is None:  # checked at once: no other request runs meanwhile
             self.checks += 1
             return check_basic(header, self._username, self._plain)
         pending = self._inflight.get(fingerprint)
         if pending is not None:  # the same header is being checked: share its result
             await pending.done.wait()
             return pending.ok
-        if len(self._inflight) >= MAX_PENDING:
+        # One check at a time per address: guesses sent together would otherwise all be
+        # checked before the first failure counts.  An address with failures on record
+        # may take only half of the waiting places, so guessers leave room for new
+        # clients' first logins.
+        places = MAX_PENDING // 2 if client in self._clients else MAX_PENDING
+        if client in self._checking or len(self._inflight) >= places:
             return None
         pending = self._inflight[fingerprint] = _Pending()
+        self._checking.add(client)
         try:
             pending.ok = await trio.to_thread.run_sync(
                 self._check_hashed, header, abandon_on_cancel=True, limiter=self._limiter
@@ -212,6 +237,7 @@ class Authenticator:
             return pending.ok
         finally:
             del self._inflight[fingerprint]
+            self._checking.discard(client)
             pending.done.set()
 
     def _check_hashed(self, header: str) -> bool:
@@ -242,7 +268,9 @@ class Authenticator:
     def _failed(self, client: str, now: float) -> None:
         self.failures += 1
         state = self._clients.get(client)
-        if state is None or now - state.last_failure > QUIET_RESET:
+        # quiet since the last failure, or since the wait it earned ended (a wait longer
+        # than QUIET_RESET must not reset the count)
+        if state is None or now - max(state.last_failure, state.blocked_until) > QUIET_RESET:
             state = _Client()
         state.failures += 1
         state.last_failure = now
@@ -280,6 +308,21 @@ class Authenticator:
         self._logged_at[level] = now
         self._unlogged = 0
         self._unlogged_addresses.clear()
+
+
+def client_key(address: str) -> str:
+    """The key failures are counted under for a client ``address``: an IPv6 address's
+    /64 network (one host commonly has a whole /64 to pick addresses from), an IPv4
+    address as itself (also when written IPv4-mapped, ``::ffff:a.b.c.d``)."""
+    if ":" not in address:
+        return address
+    try:
+        ip = ipaddress.IPv6Address(address.split("%", 1)[0])
+    except ValueError:
+        return address
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.IPv6Network((ip, 64), strict=False))
 
 
 def client_address(scope_client: object) -> str:

@@ -176,6 +176,65 @@ async def test_too_many_waiting_checks_are_answered_429_at_once() -> None:
     assert sum(v.status == 401 for v in verdicts) == auth_module.MAX_PENDING
 
 
+async def test_guesses_sent_together_from_one_address_are_checked_one_at_a_time() -> None:
+    """Else all of them would be checked before the first failure counted, and the
+    back-off would allow that many guesses a round."""
+    auth = rules_for(passwords.hash_password(PASSWORD, iterations=50_000)).auth
+    verdicts: list[auth_module.Verdict] = []
+
+    async def one(i: int) -> None:
+        verdicts.append(await auth.check(basic(password=f"guess{i}"), "10.0.0.1"))
+
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            for i in range(auth_module.MAX_PENDING):
+                nursery.start_soon(one, i)
+    assert sorted(v.status for v in verdicts) == [401] + [429] * (auth_module.MAX_PENDING - 1)
+    assert auth.checks == 1
+
+
+async def test_addresses_with_failures_leave_half_of_the_checks_to_new_clients() -> None:
+    auth = rules_for(
+        passwords.hash_password(PASSWORD, iterations=200_000), max_login_failures=100
+    ).auth
+    suspects = [f"10.0.1.{i}" for i in range(auth_module.MAX_PENDING)]
+    with trio.fail_after(60):
+        for address in suspects:  # one failure each, no wait yet
+            assert (await auth.check(basic(password="g"), address)).status == 401
+        verdicts: list[int] = []
+
+        async def one(address: str, password: str) -> None:
+            verdicts.append((await auth.check(basic(password=password), address)).status)
+
+        async with trio.open_nursery() as nursery:
+            for address in suspects:  # each its own guess: no check is shared
+                nursery.start_soon(one, address, f"again-{address}")
+            while len(auth._inflight) < auth_module.MAX_PENDING // 2:  # noqa: ASYNC110
+                await trio.sleep(0.005)
+            # the suspects have taken all they may; a new client still gets its check
+            nursery.start_soon(one, "10.0.2.1", PASSWORD)
+    assert verdicts.count(429) == auth_module.MAX_PENDING // 2
+    assert verdicts.count(401) == auth_module.MAX_PENDING // 2
+    assert verdicts.count(200) == 1
+
+
+def test_an_ipv6_client_counts_as_its_64() -> None:
+    key = auth_module.client_key
+    assert key("2001:db8:1:2:aaaa::1") == key("2001:db8:1:2:ffff:1:2:3") == "2001:db8:1:2::/64"
+    assert key("2001:db8:1:3::1") != key("2001:db8:1:2::1")
+    assert key("::ffff:192.0.2.7") == "192.0.2.7" == key("192.0.2.7")
+    assert key("fe80::1%eth0") == "fe80::/64"
+    assert key("") == "" and key("not-an-address") == "not-an-address"
+
+
+async def test_addresses_of_one_ipv6_64_share_their_back_off() -> None:
+    auth = rules_for(PASSWORD, max_login_failures=2).auth
+    assert (await auth.check(basic(password="g"), "2001:db8::1")).status == 401
+    assert (await auth.check(basic(password="g"), "2001:db8::2")).status == 401
+    assert (await auth.check(basic(password="g"), "2001:db8::3")).status == 429
+    assert (await auth.check(basic(password="g"), "2001:db8:0:1::1")).status == 401
+
+
 # -- back-off ---------------------------------------------------------------------------
 
 
@@ -242,9 +301,22 @@ async def test_failures_are_forgotten_after_a_quiet_period() -> None:
     for _ in range(2):
         assert (await auth.check(basic(password="g"), "10.1.1.1")).status == 401
     assert (await auth.check(basic(password="g"), "10.1.1.1")).status == 429
-    clock.now += auth_module.QUIET_RESET + 1
+    clock.now += 1 + auth_module.QUIET_RESET + 1  # its 1 s wait, then the quiet period
     assert (await auth.check(basic(password="g"), "10.1.1.1")).status == 401
     assert (await auth.check(basic(password="g"), "10.1.1.1")).status == 401  # 1 of 2 again
+
+
+async def test_a_wait_longer_than_the_quiet_period_does_not_reset_the_count() -> None:
+    clock = Clock()
+    auth = rules_for(PASSWORD, clock, max_login_failures=1, login_backoff_max=3600).auth
+    waits = []
+    for _ in range(14):
+        assert (await auth.check(basic(password="g"), "10.1.1.1")).status == 401
+        verdict = await auth.check(basic(password="g"), "10.1.1.1")
+        assert verdict.status == 429 and verdict.retry_after is not None
+        waits.append(verdict.retry_after)
+        clock.now += verdict.retry_after  # the next guess comes as soon as it may
+    assert waits == [2**i for i in range(12)] + [3600, 3600]
 
 
 async def test_tracked_addresses_are_bounded() -> None:
