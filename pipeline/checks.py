@@ -8,6 +8,10 @@ import math
 import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+#: what a secret is shown as
+REDACTED = "********"
 
 #: a value longer than this (as quoted) is cut in an error message
 MAX_SHOWN = 200
@@ -125,3 +129,14 @@ def http_url(*, max_len: int) -> Check:
         return value
 
     return check
+
+
+def url_without_secrets(url: str) -> str:
+    """``url`` with its user info and query (credentials, tokens) shown as ``********``,
+    for the configuration's display and for logs."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = f"{REDACTED}@{netloc.rpartition('@')[2]}"
+    query = REDACTED if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

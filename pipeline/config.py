@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import passwords, plugin_options
-from pipeline.checks import Check, choice_list, http_url
+from pipeline.checks import REDACTED as REDACTED  # re-exported
+from pipeline.checks import Check, choice_list, http_url, url_without_secrets
 from pipeline.checks import ConfigError as ConfigError  # re-exported: callers catch it here
 from pipeline.checks import boolean as _boolean
 from pipeline.checks import number as _number
@@ -29,7 +30,6 @@ from pipeline.plugins import PLUGINS, SAMPLED
 
 #: keys whose values are never shown: not in /config, check-config, nor an error message
 SECRET_KEYS = frozenset({"password", "secret"})
-REDACTED = "********"
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,14 +260,7 @@ def _shown_option(value: Any, redact: bool) -> Any:
     replaced by ``********`` when ``redact``."""
     value = _plain(value)
     if redact and isinstance(value, str) and value.startswith(("http://", "https://")):
-        from urllib.parse import urlsplit, urlunsplit
-
-        parts = urlsplit(value)
-        netloc = parts.netloc
-        if "@" in netloc:
-            netloc = f"{REDACTED}@{netloc.rpartition('@')[2]}"
-        query = REDACTED if parts.query else ""
-        value = urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        value = url_without_secrets(value)
     return value
 
 

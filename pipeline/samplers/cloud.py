@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pipeline.checks import url_without_secrets
 from pipeline.plugins import PLUGINS
 from pipeline.samplers.base import SampleContext, SamplerSpec
 
@@ -97,6 +98,7 @@ class Session:
         if remaining <= 0:
             raise Unanswered("no time left")
         url = self.base + path
+        shown = url_without_secrets(url)  # the configured URL may carry credentials
         try:
             with self.client.stream(
                 method, url, headers=headers, timeout=min(self.request_timeout, remaining)
@@ -105,12 +107,12 @@ class Session:
                 for chunk in response.iter_bytes():
                     body += chunk
                     if len(body) > MAX_VALUE or time.monotonic() > self.deadline:
-                        raise Unanswered(f"{url}: answer too long or too slow")
+                        raise Unanswered(f"{shown}: answer too long or too slow")
                 return response.status_code, body.decode("utf-8", "replace").strip()
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise Unanswered(f"{url}: {exc!r}", unreachable=True) from exc
+            raise Unanswered(f"{shown}: {exc!r}", unreachable=True) from exc
         except (httpx.HTTPError, ValueError) as exc:  # timeout, reset, protocol, encoding
-            raise Unanswered(f"{url}: {exc!r}") from exc
+            raise Unanswered(f"{shown}: {exc!r}") from exc
 
     def get(self, provider: Provider, path: str) -> str | None:
         """The value at ``path``, None when the answer is not 2xx."""
@@ -138,7 +140,9 @@ def fetch(session: Session) -> dict[str, str | None]:
             continue
         if any(v is not None for v in values.values()):
             return {**values, "platform": provider.platform}
-        log.debug("cloud: no %s metadata at %s", provider.platform, session.base)
+        log.debug(
+            "cloud: no %s metadata at %s", provider.platform, url_without_secrets(session.base)
+        )
     return {}
 
 

@@ -200,6 +200,23 @@ def test_refused_is_empty(caplog: pytest.LogCaptureFixture) -> None:
     assert record.getMessage().startswith(f"cloud: no OpenStack metadata: {url}: ConnectError(")
 
 
+def test_the_url_s_credentials_never_reach_the_log(
+    metadata: Metadata, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A metadata URL may carry user info or a token query: the debug log of an empty
+    answer, and of a refused one, shows neither."""
+    caplog.set_level(logging.DEBUG, "pipeline.samplers.cloud")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        refused = f"127.0.0.1:{sock.getsockname()[1]}"
+    answering = metadata.url.removeprefix("http://")
+    for host in (answering, refused):
+        assert sample(f"http://statbus:S3cret-pw@{host}/?token=T0ken-q") == {}
+    shown = "\n".join(r.getMessage() for r in caplog.records)
+    assert "metadata at http://********@" in shown and "ConnectError(" in shown
+    assert "S3cret-pw" not in shown and "T0ken-q" not in shown
+
+
 def test_live_loopback_config() -> None:
     """The tests' built-in configuration points cloud at a loopback port where nothing
     listens (this machine is no cloud instance, and 169.254.169.254 is off loopback)."""
