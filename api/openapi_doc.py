@@ -46,8 +46,8 @@ plus a live event stream, Prometheus metrics and a window into the pipeline itse
   disabled plugin, 404 for an unknown field, key, series or path, 422 (FastAPI's shape)
   for a path parameter that is not an integer, 401 when credentials are required and
   missing or wrong, 429 with `Retry-After` after repeated failed logins from one
-  address (`docs/security.md`), 405 (with `Allow`) for a wrong method, 413 for a request body over
-  64 KiB (no route reads one; a smaller body is ignored).
+  address (`docs/security.md`), 405 (with `Allow`) for a wrong method, 413 for a `Content-Length`
+  over 64 KiB (no route reads a body; any other is ignored).
 * HTTP Basic authentication is required on every route but `/api/4/status` when
   `api.password` is set; without a password no route needs credentials.
 * Every GET route also answers HEAD; a plain OPTIONS answers 204 with `Allow`, a CORS
