@@ -435,8 +435,9 @@ Latest-wins per plugin: a slow reader skips stale samples (drops counted per sub
 in `/api/4/pipeline`) instead of making statbus hold them. A reconnecting client sends
 the last alert id in `Last-Event-ID` and first gets the transitions after it that are
 still in memory. `plugins` and `topics` take a comma-separated list, or the parameter
-repeated. At most 16 streams are open at once: one more is a 503 with `Retry-After`; a
-client that takes none of its stream for 30 s is disconnected."""
+repeated. At most 16 streams are open at once, 4 from one client address: one more is
+a 503 (a 429 for one address's) with `Retry-After`; a client that takes none of its
+stream for 30 s is disconnected."""
 
 _METRICS_DESCRIPTION = """\
 Prometheus text exposition format (OpenMetrics when the `Accept` header asks for

@@ -12,13 +12,15 @@ The body is an async generator that yields outside any nursery or cancel scope (
 waits run in :func:`_wait_any`); its subscriptions are made when Quart starts sending
 it and leave the bus when it ends: the client went away, or the server stops it.
 
-At most :data:`MAX_STREAMS` streams are open at once; one more is answered ``503`` with
-a JSON ``detail`` and ``Retry-After``.  A client that stops reading cannot be dropped
-from here: the stream's task then waits in ASGI ``send``, inside hypercorn's shielded,
-unbounded socket write, where no cancellation reaches it, and the app has no handle on
-the socket.  The kernel drops it instead: the API's sockets carry ``TCP_USER_TIMEOUT``
-(``api/server_limits.py``), so a response that makes no progress for that long fails the
-write, hypercorn closes the connection, and the stream ends and leaves the bus.
+At most :data:`MAX_STREAMS` streams are open at once, and at most
+:data:`MAX_STREAMS_PER_CLIENT` from one client address; one more is answered ``503``
+(``429`` for one address's) with a JSON ``detail`` and ``Retry-After``.  A client that
+stops reading cannot be dropped from here: the stream's task then waits in ASGI
+``send``, inside hypercorn's shielded, unbounded socket write, where no cancellation
+reaches it, and the app has no handle on the socket.  The kernel drops it instead: the
+API's sockets carry ``TCP_USER_TIMEOUT`` (``api/server_limits.py``), so a response that
+makes no progress for that long fails the write, hypercorn closes the connection, and
+the stream ends and leaves the bus.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from quart import Blueprint, Response, request
 from api.alert_log import RESUME_SIZE, AlertLog
 from api.errors import ApiError, error_response, unknown_plugin
 from api.handles import ApiHandles
+from api.http_auth import client_address, client_key
 from pipeline import codec
 from pipeline.bus import Bus, Policy, Subscription
 from pipeline.events import AlertEvent, StatEvent, ViewsEvent
@@ -58,7 +61,10 @@ DEFAULT_TOPICS = ("stats", "alerts")
 #: streams open at once (each holds bus buffers of two rounds of samples); one more is
 #: answered 503 with ``Retry-After`` (read per request)
 MAX_STREAMS = 16
-#: the ``Retry-After`` (seconds) of that 503
+#: streams open at once from one client address (an IPv6 client: its /64), so a few
+#: clients cannot take every place; one more is answered 429 with ``Retry-After``
+MAX_STREAMS_PER_CLIENT = 4
+#: the ``Retry-After`` (seconds) of that 503, and of that 429
 BUSY_RETRY_AFTER = 10
 
 _STAT_TAG = codec.tag_of(StatEvent)
@@ -124,6 +130,8 @@ class _Stream:
     topics: tuple[str, ...]
     last_event_id: str | None
     name: str
+    #: the client's address, as the per-address cap counts it
+    address: str = ""
     #: the ``ts`` of the last sample sent, per plugin
     sent: dict[str, float] = field(default_factory=dict)
     #: the number of the last alert transition sent
@@ -337,7 +345,16 @@ def stream_blueprint(handles: ApiHandles) -> Blueprint:
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         if request.method == "HEAD":  # the headers only: a body would never end
             return Response(b"", mimetype="text/event-stream", headers=headers)
-        if sum(1 for s in open_streams if not s.ended) >= MAX_STREAMS:
+        address = client_key(client_address(request.scope.get("client")))
+        live = [s for s in open_streams if not s.ended]
+        if sum(1 for s in live if s.address == address) >= MAX_STREAMS_PER_CLIENT:
+            return error_response(
+                429,
+                f"Too many open streams from this address (at most {MAX_STREAMS_PER_CLIENT}):"
+                " try again later",
+                {"Retry-After": str(BUSY_RETRY_AFTER)},
+            )
+        if len(live) >= MAX_STREAMS:
             return error_response(
                 503,
                 f"Too many open streams (at most {MAX_STREAMS}): try again later",
@@ -352,6 +369,7 @@ def stream_blueprint(handles: ApiHandles) -> Blueprint:
             tuple(t for t in TOPICS if t in topics),
             request.headers.get("Last-Event-ID"),
             name=f"stream#{clients}",
+            address=address,
         )
         open_streams.add(client)
         response = Response(client.frames(), mimetype="text/event-stream", headers=headers)

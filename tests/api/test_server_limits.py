@@ -73,10 +73,13 @@ class Served:
     state: StateStage
     port: int
 
-    async def connect(self, rcvbuf: int | None = None) -> trio.SocketStream:
+    async def connect(
+        self, rcvbuf: int | None = None, source: str = "127.0.0.1"
+    ) -> trio.SocketStream:
         sock = trio.socket.socket()
         if rcvbuf is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        await sock.bind((source, 0))
         await sock.connect(("127.0.0.1", self.port))
         return trio.SocketStream(sock)
 
@@ -247,6 +250,26 @@ async def test_streams_beyond_the_cap_are_503_with_retry_after(
                 await third.send_all(request)
                 assert (await read_answer(third, head_only=True)).status == 200
             await second.aclose()
+
+
+async def test_one_address_cannot_take_every_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stream_module, "MAX_STREAMS_PER_CLIENT", 2)
+    request = b"GET /api/4/stream HTTP/1.1\r\nHost: t\r\n\r\n"
+    with trio.fail_after(30):
+        async with serve_with_limits() as served:
+            mine = [await served.connect(), await served.connect()]
+            for stream in mine:
+                await stream.send_all(request)
+                assert (await read_answer(stream, head_only=True)).status == 200
+            extra = await served.get("/api/4/stream")
+            assert extra.status == 429
+            assert extra.headers["retry-after"] == str(stream_module.BUSY_RETRY_AFTER)
+            assert extra.detail().startswith("Too many open streams from this address")
+            async with await served.connect(source="127.0.0.2") as other:
+                await other.send_all(request)
+                assert (await read_answer(other, head_only=True)).status == 200
+            for stream in mine:
+                await stream.aclose()
 
 
 async def test_a_stream_client_that_never_reads_is_dropped_by_the_write_timeout(
