@@ -52,6 +52,8 @@ def create_app(
     # one that comes unannounced (chunked); a body is never waited for long.
     app.config["MAX_CONTENT_LENGTH"] = server_limits.MAX_BODY_BYTES
     app.config["BODY_TIMEOUT"] = server_limits.BODY_TIMEOUT
+    if rules is None:
+        rules = http.HttpRules(handles.config.api)
     prefix = f"{handles.config.api.url_prefix}/api/4"
     if handles.alerts is not None:
         app.register_blueprint(alerts_blueprint(handles.alerts), url_prefix=prefix)
@@ -66,7 +68,9 @@ def create_app(
     app.register_blueprint(stream_blueprint(handles), url_prefix=prefix)
     app.register_blueprint(openapi_blueprint(handles), url_prefix=handles.config.api.url_prefix)
     # /metrics sits beside /api/4, where Prometheus looks for it
-    app.register_blueprint(metrics_blueprint(handles), url_prefix=handles.config.api.url_prefix)
+    app.register_blueprint(
+        metrics_blueprint(handles, rules), url_prefix=handles.config.api.url_prefix
+    )
     app.register_blueprint(glances_blueprint(handles), url_prefix=prefix)
     errors.install(app)
 
@@ -82,8 +86,6 @@ def create_app(
             )
         return None
 
-    if rules is None:
-        rules = http.HttpRules(handles.config.api)
     http_hooks.install(app, rules)
     if fast_path:
         app.asgi_app = FastPath(app.asgi_app, fast_routes(handles), rules)  # type: ignore[method-assign]

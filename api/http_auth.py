@@ -181,6 +181,15 @@ class Authenticator:
         """Client addresses whose failures are being counted."""
         return len(self._clients)
 
+    def counters(self) -> dict[str, int]:
+        """For ``/metrics``: failed logins, 429s, password checks, addresses tracked."""
+        return {
+            "failures": self.failures,
+            "throttled": self.throttled,
+            "checks": self.checks,
+            "tracked": self.tracked,
+        }
+
     def _fingerprint(self, header: str) -> bytes:
         return hmac.digest(self._key, _utf8(header), "sha256")
 

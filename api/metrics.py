@@ -10,11 +10,13 @@ from __future__ import annotations
 from quart import Blueprint, Response, request
 
 from api.handles import ApiHandles
+from api.http import HttpRules
 from pipeline.metrics import MetricsPage
 from pipeline.metrics_pipeline import PipelineCollector
 
 
-def metrics_page(handles: ApiHandles) -> MetricsPage:
+def metrics_page(handles: ApiHandles, rules: HttpRules | None = None) -> MetricsPage:
+    """The page; with ``rules`` (of an API with a password), its login counters too."""
     pipeline = PipelineCollector(
         handles.state,
         started_at=handles.started_at,
@@ -23,13 +25,14 @@ def metrics_page(handles: ApiHandles) -> MetricsPage:
         runner=handles.runner,
         bus=handles.bus,
         sinks=handles.sinks,
+        logins=rules.auth.counters if rules is not None and rules.needs_auth else None,
     )
     return MetricsPage(handles.state, pipeline)
 
 
-def metrics_blueprint(handles: ApiHandles) -> Blueprint:
+def metrics_blueprint(handles: ApiHandles, rules: HttpRules | None = None) -> Blueprint:
     bp = Blueprint("metrics", __name__)
-    page = metrics_page(handles)
+    page = metrics_page(handles, rules)
 
     @bp.route("/metrics", methods=["GET"])
     async def metrics() -> Response:

@@ -63,6 +63,26 @@ def add_levels(out: Families, thresholds: ThresholdStage, plugins: Iterable[str]
             out.gauge(name, doc, level, {"plugin": plugin, "stat": stat})
 
 
+def add_logins(out: Families, counters: Mapping[str, int]) -> None:
+    """The API's Basic-auth counters (``api/http_auth.py``), when a password is set."""
+    out.counter(metric_name("api", "login_failures"), "wrong credentials", counters["failures"])
+    out.counter(
+        metric_name("api", "login_throttled"),
+        "requests answered 429 by the failed-login back-off or a full check queue",
+        counters["throttled"],
+    )
+    out.counter(
+        metric_name("api", "password_checks"),
+        "credentials checked against the password (remembered ones are not)",
+        counters["checks"],
+    )
+    out.gauge(
+        metric_name("api", "login_tracked_addresses"),
+        "client addresses whose failed logins are being counted",
+        counters["tracked"],
+    )
+
+
 def add_samplers(out: Families, runner: SamplerRunner) -> None:
     for status in runner.status.values():
         labels = {"sampler": status.name}
@@ -79,6 +99,13 @@ def add_samplers(out: Families, runner: SamplerRunner) -> None:
                 metric_name("sampler", "last_duration_seconds"),
                 "how long the last successful run took",
                 status.last_duration,
+                labels,
+            )
+        if status.backoff is not None:
+            out.gauge(
+                metric_name("sampler", "backoff_seconds"),
+                "the wait before its next attempt, after its latest failure",
+                status.backoff,
                 labels,
             )
         if status.last_run is not None:
@@ -203,6 +230,7 @@ class PipelineCollector:
         runner: SamplerRunner | None = None,
         bus: Bus | None = None,
         sinks: Mapping[str, Callable[[], dict[str, Any]]] | None = None,
+        logins: Callable[[], Mapping[str, int]] | None = None,
     ) -> None:
         self._state = state
         self._started_at = started_at
@@ -211,6 +239,7 @@ class PipelineCollector:
         self._runner = runner
         self._bus = bus
         self._sinks = sinks or {}
+        self._logins = logins
 
     def collect(self) -> Iterable[Metric]:
         out = Families()
@@ -227,4 +256,6 @@ class PipelineCollector:
         if self._bus is not None:
             add_bus(out, self._bus)
         add_sinks(out, self._sinks)
+        if self._logins is not None:
+            add_logins(out, self._logins())
         return out

@@ -20,6 +20,7 @@ from prometheus_client.samples import Sample
 from quart.typing import TestClientProtocol as Client
 
 from api import ApiHandles, create_app
+from api.http import HttpRules
 from api.metrics import metrics_page
 from pipeline.bus import Bus, Policy
 from pipeline.config import Config, from_mapping, load
@@ -352,6 +353,26 @@ async def test_auth_and_url_prefix() -> None:
     ).status_code == 404
 
 
+async def test_failed_logins_are_counted() -> None:
+    config = _config(**{"api.password": "s3cret", "api.max_login_failures": 2})
+    rules = HttpRules(config.api)
+    client = create_app(ApiHandles(config, _state(config)), rules=rules).test_client()
+    wrong = "Basic " + base64.b64encode(b"glances:guess").decode()
+    verdicts = [await rules.auth.check(wrong, "10.0.0.9") for _ in range(3)]
+    assert [v.status for v in verdicts] == [401, 401, 429]
+    token = base64.b64encode(b"glances:s3cret").decode()
+    _, text = await _scrape(client, Authorization=f"Basic {token}")
+    families, types = _samples(text), _types(text)
+    assert _value(families["statbus_api_login_failures"]) == 2
+    assert types["statbus_api_login_failures"] == "counter"
+    assert _value(families["statbus_api_login_throttled"]) == 1
+    assert _value(families["statbus_api_password_checks"]) == 3  # the scrape's own too
+    assert _value(families["statbus_api_login_tracked_addresses"]) == 1
+    # without a password there is nothing to count
+    _, open_text = await _scrape(_client(_config(), _state(_config())))
+    assert "statbus_api_login" not in open_text
+
+
 async def test_a_bad_method_is_a_json_4xx() -> None:
     config = _config()
     client = _client(config, _state(config))
@@ -408,6 +429,7 @@ async def test_pipeline_metrics(tmp_path: Path) -> None:
     runner = SamplerRunner(bus, config, [SamplerSpec("memory", ("mem", "memswap"), _fake_sample)])
     status = runner.status["memory"]
     status.runs, status.failures, status.last_duration, status.state = 7, 2, 0.004, "failing"
+    status.backoff = 0.4
     mqtt, webhooks = MqttSink(bus, config, hostname="t"), WebhookSink(bus, config)
     webhooks.receivers[0].retried = 3
     sinks = {"mqtt": mqtt.as_dict, "webhooks": webhooks.as_dict}
@@ -424,6 +446,7 @@ async def test_pipeline_metrics(tmp_path: Path) -> None:
     assert _value(families["statbus_sampler_failures"], **memory) == 2
     assert types["statbus_sampler_failures"] == "counter"
     assert _value(families["statbus_sampler_last_duration_seconds"], **memory) == 0.004
+    assert _value(families["statbus_sampler_backoff_seconds"], **memory) == 0.4
     sampler_state = families["statbus_sampler_state"]
     assert _value(sampler_state, sampler="memory", state="failing") == 1
     assert _value(sampler_state, sampler="memory", state="ok") == 0
