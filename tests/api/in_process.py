@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -18,8 +19,10 @@ from api import server_limits
 from api.handles import ApiHandles
 from api.root import create_root_app
 from pipeline.bus import Bus
-from pipeline.config import load
+from pipeline.config import Config, load
+from pipeline.samplers.runner import SamplerRunner
 from pipeline.stages.alerts import AlertStage
+from pipeline.stages.history import HistoryStage
 from pipeline.stages.state import StateStage
 from pipeline.stages.thresholds import ThresholdStage
 
@@ -38,6 +41,32 @@ class Answer:
         body = json.loads(self.body)
         assert set(body) == {"detail"}, body
         return body["detail"]
+
+
+def parse_head(data: bytes) -> Answer:
+    """The answer whose head ``data`` holds (up to its blank line), with the body bytes
+    read so far."""
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin1").split("\r\n")
+    headers = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return Answer(int(status_line.split()[1]), headers, body)
+
+
+def every_handle(config: Config, data_dir: Path | None = None) -> ApiHandles:
+    """Every handle statbus gives the API, so every blueprint registers its routes."""
+    bus, enabled = Bus(), config.enabled_plugins()
+    return ApiHandles(
+        config,
+        StateStage(bus, enabled),
+        alerts=AlertStage(bus, config, data_dir),
+        thresholds=ThresholdStage(bus, config, enabled),
+        history=HistoryStage(bus, config, enabled),
+        runner=SamplerRunner(bus, config, []),
+        bus=bus,
+    )
 
 
 @asynccontextmanager

@@ -25,16 +25,10 @@ from typing import Any
 
 import pytest
 
-from api import ApiHandles, create_app, server_limits
+from api import create_app, server_limits
 from api.fastpath import fast_routes
-from pipeline.bus import Bus
 from pipeline.config import load
-from pipeline.samplers.runner import SamplerRunner
-from pipeline.stages.alerts import AlertStage
-from pipeline.stages.history import HistoryStage
-from pipeline.stages.state import StateStage
-from pipeline.stages.thresholds import ThresholdStage
-from tests.api.in_process import Answer
+from tests.api.in_process import Answer, every_handle, parse_head
 from tests.conftest import LiveStatbus, start_statbus
 
 FAST = "/api/4/cpu"  # answered by the fast path
@@ -70,21 +64,16 @@ def exchange(live: LiveStatbus, raw: bytes, *, head: bool = False) -> Answer | N
                 if not chunk:
                     return None
                 data += chunk
-            head_bytes, _, body = data.partition(b"\r\n\r\n")
-            status_line, *lines = head_bytes.decode("latin1").split("\r\n")
-            headers = {}
-            for line in lines:
-                name, _, value = line.partition(":")
-                headers[name.strip().lower()] = value.strip()
-            length = 0 if head else int(headers.get("content-length", "0"))
-            while len(body) < length:
+            answer = parse_head(data)
+            length = 0 if head else int(answer.headers.get("content-length", "0"))
+            while len(answer.body) < length:
                 chunk = sock.recv(65536)
                 if not chunk:
                     break
-                body += chunk
+                answer.body += chunk
         except ConnectionResetError:
             return None
-    return Answer(int(status_line.split()[1]), headers, body)
+    return answer
 
 
 def request(method: str, target: bytes, *extra: bytes, body: bytes = b"") -> bytes:
@@ -303,22 +292,8 @@ def test_odd_methods_and_upgrades_get_a_json_4xx(
 # -- requests never choose what is executed or read ---------------------------------
 
 
-def _all_handles() -> ApiHandles:
-    config = load(overrides={"api.port": 0})
-    bus, enabled = Bus(), config.enabled_plugins()
-    return ApiHandles(
-        config,
-        StateStage(bus, enabled),
-        alerts=AlertStage(bus, config, None),
-        thresholds=ThresholdStage(bus, config, enabled),
-        history=HistoryStage(bus, config, enabled),
-        runner=SamplerRunner(bus, config, []),
-        bus=bus,
-    )
-
-
 def test_every_route_is_a_read_but_the_commands_on_statbus_own_state() -> None:
-    handles = _all_handles()
+    handles = every_handle(load(overrides={"api.port": 0}))
     app = create_app(handles)
     rules = list(app.url_map.iter_rules())
     assert len(rules) > 30

@@ -26,15 +26,10 @@ import orjson
 import pytest
 import trio
 
-from api import ApiHandles, create_app
+from api import create_app
 from api.openapi_doc import build, render
-from pipeline.bus import Bus
 from pipeline.config import Config, load
-from pipeline.samplers.runner import SamplerRunner
-from pipeline.stages.alerts import AlertStage
-from pipeline.stages.history import HistoryStage
-from pipeline.stages.state import StateStage
-from pipeline.stages.thresholds import ThresholdStage
+from tests.api.in_process import every_handle
 from tests.conftest import LiveStatbus
 from tests.test_conformance import everything  # noqa: F401 - a fixture: every plugin on
 
@@ -46,20 +41,6 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "some-disabled": {"cpu.disable": True, "irq.disable": False, "processlist.disable": True},
 }
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
-
-
-def _handles(config: Config, tmp_path: Path) -> ApiHandles:
-    """Every handle statbus gives the API, so every blueprint registers its routes."""
-    bus, enabled = Bus(), config.enabled_plugins()
-    return ApiHandles(
-        config,
-        StateStage(bus, enabled),
-        alerts=AlertStage(bus, config, tmp_path),
-        thresholds=ThresholdStage(bus, config, enabled),
-        history=HistoryStage(bus, config, enabled),
-        runner=SamplerRunner(bus, config, []),
-        bus=bus,
-    )
 
 
 def _resolve(doc: dict[str, Any], ref: str) -> Any:
@@ -184,7 +165,7 @@ def test_every_route_is_documented_and_every_documented_route_exists(
     """Paths, methods and endpoints (``operationId``), both ways. HEAD and OPTIONS are
     left out: every GET route answers them (Werkzeug adds them), as the document says."""
     config = load(overrides=CONFIGS[name])
-    app = create_app(_handles(config, tmp_path))
+    app = create_app(every_handle(config, tmp_path))
     served: dict[tuple[str, str], str] = {}
     for rule in app.url_map.iter_rules():
         path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)
@@ -209,7 +190,7 @@ def test_every_route_is_documented_and_every_documented_route_exists(
 
 async def test_the_app_serves_the_document_for_its_configuration(tmp_path: Path) -> None:
     config = load(overrides={**CONFIGS["some-disabled"], "api.url_prefix": "/p"})
-    handles = _handles(config, tmp_path)
+    handles = every_handle(config, tmp_path)
     client = create_app(handles).test_client()
     resp = await client.get("/p/api/4/openapi.json")
     assert resp.status_code == 200
@@ -228,7 +209,7 @@ async def test_the_document_and_page_need_credentials_when_a_password_is_set(
     tmp_path: Path,
 ) -> None:
     config = load(overrides=CONFIGS["prefix-and-auth"])
-    client = create_app(_handles(config, tmp_path)).test_client()
+    client = create_app(every_handle(config, tmp_path)).test_client()
     auth = {"Authorization": "Basic " + base64.b64encode(b"glances:s3cret").decode()}
     for path in ("/glances/host-1/api/4/openapi.json", "/glances/host-1/docs"):
         resp = await client.get(path)
@@ -239,7 +220,7 @@ async def test_the_document_and_page_need_credentials_when_a_password_is_set(
 
 async def test_the_docs_page_loads_nothing_from_another_host(tmp_path: Path) -> None:
     config = load(overrides={"api.url_prefix": "/glances"})
-    client = create_app(_handles(config, tmp_path)).test_client()
+    client = create_app(every_handle(config, tmp_path)).test_client()
     resp = await client.get("/glances/docs")
     assert resp.status_code == 200
     assert resp.content_type == "text/html; charset=utf-8"
@@ -300,7 +281,7 @@ async def test_the_docs_page_renders_every_path_and_schema(tmp_path: Path) -> No
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed: the page's script is not run")
-    client = create_app(_handles(Config(), tmp_path)).test_client()
+    client = create_app(every_handle(Config(), tmp_path)).test_client()
     page = (await (await client.get("/docs")).get_data()).decode()
     doc_bytes = await (await client.get("/api/4/openapi.json")).get_data()
     (tmp_path / "openapi.json").write_bytes(doc_bytes)
@@ -402,7 +383,7 @@ async def test_no_static_files_are_served(tmp_path: Path, monkeypatch: pytest.Mo
     (tmp_path / "static").mkdir()
     (tmp_path / "static" / "secret.txt").write_text("secret")
     monkeypatch.chdir(tmp_path)
-    app = create_app(_handles(load(), tmp_path))
+    app = create_app(every_handle(load(), tmp_path))
     assert not any(rule.endpoint == "static" for rule in app.url_map.iter_rules())
     response = await app.test_client().get("/static/secret.txt")
     assert response.status_code == 404

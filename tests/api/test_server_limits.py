@@ -27,7 +27,7 @@ from pipeline.bus import Bus
 from pipeline.events import StatEvent
 from pipeline.samplers.runner import STATS_TOPIC
 from pipeline.stages.state import StateStage
-from tests.api.in_process import Answer, serve_root_app
+from tests.api.in_process import Answer, parse_head, serve_root_app
 
 #: hypercorn's own keep-alive timeout: the tests' deadlines must not be met by it
 HYPERCORN_DEFAULT_KEEP_ALIVE = HypercornConfig().keep_alive_timeout
@@ -42,21 +42,16 @@ async def read_answer(stream: trio.SocketStream, *, head_only: bool = False) -> 
         if not chunk:
             raise EOFError(f"closed after {data!r}")
         data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    status_line, *lines = head.decode("latin1").split("\r\n")
-    headers = {}
-    for line in lines:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
+    answer = parse_head(data)
     if head_only:
-        return Answer(int(status_line.split()[1]), headers, body)
-    length = int(headers.get("content-length", "0"))
-    while len(body) < length:
+        return answer
+    length = int(answer.headers.get("content-length", "0"))
+    while len(answer.body) < length:
         chunk = await stream.receive_some(65536)
         if not chunk:
-            raise EOFError(f"closed in the body of {head!r}")
-        body += chunk
-    return Answer(int(status_line.split()[1]), headers, body)
+            raise EOFError(f"closed in the body of {data!r}")
+        answer.body += chunk
+    return answer
 
 
 async def closed_by_server(stream: trio.SocketStream) -> bytes:
