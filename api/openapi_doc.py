@@ -57,10 +57,17 @@ plus a live event stream, Prometheus metrics and a window into the pipeline itse
   units that `/<plugin>/<field>/description` and `/unit` serve (`x-unit`)."""
 
 
-def _error(description: str, schema: str = "Error", auth: bool = False) -> Doc:
+def _error(
+    description: str, schema: str = "Error", auth: bool = False, retry_after: str = ""
+) -> Doc:
+    """An error response; ``retry_after`` describes its ``Retry-After`` header, if any."""
     response = json_body(ref("schemas", schema), description)
     if auth:
         response["headers"] = {"WWW-Authenticate": {"schema": {"const": "Basic"}}}
+    if retry_after:
+        response["headers"] = {
+            "Retry-After": {"schema": {"type": "string"}, "description": retry_after}
+        }
     return response
 
 
@@ -140,30 +147,16 @@ def _components(plugins: Sequence[str]) -> Doc:
             "Unauthorized": _error("Credentials missing or wrong.", auth=True),
             "NotFound": _error("Unknown field, key, series or process."),
             "NotAnInteger": _error("A path parameter is not an integer.", "ValidationError"),
-            "TooManyRequests": {
-                **_error(
-                    "Too many failed logins from this address, or too many new credentials"
-                    " waiting to be checked: `Retry-After` says when to try again."
-                ),
-                "headers": {
-                    "Retry-After": {
-                        "schema": {"type": "string"},
-                        "description": "Seconds.",
-                    }
-                },
-            },
-            "Unavailable": {
-                **_error(
-                    "Too many open streams (`Retry-After` says when to try again), or a"
-                    " statbus serving without its pipeline."
-                ),
-                "headers": {
-                    "Retry-After": {
-                        "schema": {"type": "string"},
-                        "description": "Seconds (with too many streams).",
-                    }
-                },
-            },
+            "TooManyRequests": _error(
+                "Too many failed logins from this address, or too many new credentials"
+                " waiting to be checked: `Retry-After` says when to try again.",
+                retry_after="Seconds.",
+            ),
+            "Unavailable": _error(
+                "Too many open streams (`Retry-After` says when to try again), or a"
+                " statbus serving without its pipeline.",
+                retry_after="Seconds (with too many streams).",
+            ),
         },
         "securitySchemes": {
             "basicAuth": {
