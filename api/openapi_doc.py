@@ -148,8 +148,9 @@ def _components(plugins: Sequence[str]) -> Doc:
             "NotFound": _error("Unknown field, key, series or process."),
             "NotAnInteger": _error("A path parameter is not an integer.", "ValidationError"),
             "TooManyRequests": _error(
-                "Too many failed logins from this address, or too many new credentials"
-                " waiting to be checked: `Retry-After` says when to try again.",
+                "Too many failed logins from this address, too many new credentials"
+                " waiting to be checked, or (the stream) too many open streams from this"
+                " address: `Retry-After` says when to try again.",
                 retry_after="Seconds.",
             ),
             "Unavailable": _error(
