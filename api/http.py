@@ -20,10 +20,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from api.http_auth import Authenticator, Verdict, check_basic
+from api.http_auth import Authenticator, Verdict
 from pipeline.config import ApiConfig
 
-__all__ = ["AUTH_SCOPE_KEY", "STATUS_ENDPOINT", "GzipCache", "HttpRules", "Verdict", "check_basic"]
+__all__ = ["AUTH_SCOPE_KEY", "STATUS_ENDPOINT", "GzipCache", "HttpRules", "Verdict"]
 
 #: the one route open without credentials (health checks), matched by endpoint, not path
 STATUS_ENDPOINT = "glances.status"
