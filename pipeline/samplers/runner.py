@@ -134,6 +134,9 @@ class RuntimeOptions:
 
 
 Outcome = tuple[dict[str, Any], Any] | BaseException
+#: how a call's worker thread is started: ``trio.lowlevel.start_thread_soon(fn, deliver)``
+#: (tests inject one that tells their virtual clock when the thread is busy)
+StartThread = Callable[[Callable[[], Any], Callable[[Any], object]], None]
 
 
 @dataclass(eq=False)
@@ -151,6 +154,7 @@ class _Call:
 
     jobs: list[tuple[SamplerSpec, Any, SampleContext]]
     token: trio.lowlevel.TrioToken
+    start_thread: StartThread = trio.lowlevel.start_thread_soon
     results: list[tuple[str, Outcome, float]] = field(default_factory=list)
     done: trio.Event = field(default_factory=trio.Event)
     _running: int = -1  # index of the job the thread has claimed last
@@ -158,7 +162,7 @@ class _Call:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> None:
-        trio.lowlevel.start_thread_soon(self._run, self._deliver)
+        self.start_thread(self._run, self._deliver)
 
     @property
     def running(self) -> int:
@@ -222,8 +226,10 @@ class SamplerRunner:
         *,
         options: RuntimeOptions | None = None,
         wall_clock: Callable[[], float] = time.time,
+        start_thread: StartThread = trio.lowlevel.start_thread_soon,
     ) -> None:
         self._bus = bus
+        self._start_thread = start_thread
         self._config = config
         self._options = options or RuntimeOptions()
         self._wall_clock = wall_clock
@@ -294,7 +300,7 @@ class SamplerRunner:
             (self._specs[n], self._states[n], SampleContext(self._config, self._wanted(n), pid))
             for n in names
         ]
-        call = _Call(jobs, trio.lowlevel.current_trio_token())
+        call = _Call(jobs, trio.lowlevel.current_trio_token(), self._start_thread)
         call.start()
         self.thread_calls += 1
         return call

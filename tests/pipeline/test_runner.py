@@ -3,15 +3,13 @@
 Samplers here are synchronous fakes injected as ``SamplerSpec``s; the runner still runs
 them in worker threads under its timeout, exactly as it runs the real ones.
 
-About the clock: pytest-trio's ``autojump_clock`` fixture is ``MockClock(
-autojump_threshold=0)``, which jumps to the next deadline the instant the run loop has
-nothing runnable -- including while a worker thread is busy.  The runner always calls a
-sampler through ``trio.to_thread.run_sync`` under ``move_on_after(timeout)``, so with
-that clock even an instant fake races the jump and usually "times out" at once.  These
-tests therefore use a MockClock that only jumps after the loop has been idle for
-``AUTOJUMP_THRESHOLD`` real seconds: far longer than handing a call to a thread and back
-(~0.1 ms, a few ms on a loaded machine), and short enough to keep the file fast.  A fake
-that blocks on a ``threading.Event`` still lets the clock jump, so timeouts fire.
+About the clock: trio's ``autojump_clock`` jumps to the next deadline while a worker
+thread is still busy, so an instant fake would race the jump (and, on a loaded machine,
+"time out").  These tests run on :class:`tests.virtual_clock.VirtualClock`: the runner
+starts its threads through the clock (``start_thread=``), and time only moves once every
+task is blocked and every thread has reported back or is parked (a fake that hangs on
+its gate, or takes virtual seconds with ``Takes``).  Whatever the machine's load, the
+times asserted below are exact.
 """
 
 from __future__ import annotations
@@ -27,7 +25,6 @@ from typing import Any
 
 import pytest
 import trio
-import trio.testing
 
 from pipeline import codec
 from pipeline import config as cfg
@@ -44,18 +41,25 @@ from pipeline.samplers.runner import (
     RuntimeOptions,
     SamplerRunner,
 )
+from tests.virtual_clock import VirtualClock
 
-AUTOJUMP_THRESHOLD = 0.02
 EPOCH = 1_700_000_000.0
 
 
 @pytest.fixture
-def clock() -> trio.testing.MockClock:
-    return trio.testing.MockClock(autojump_threshold=AUTOJUMP_THRESHOLD)
+def clock() -> VirtualClock:
+    return VirtualClock()
 
 
 class Hang:
     """Marker: this call blocks until the fake is released."""
+
+
+@dataclass(frozen=True)
+class Takes:
+    """This call takes ``seconds`` of virtual time, then returns every plugin."""
+
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -70,13 +74,14 @@ class Fake:
 
     ``script(n)`` decides what call ``n`` (1-based) does: ``None`` returns every plugin,
     a set of plugin names returns all but those, an exception instance is raised,
-    ``Hang`` blocks the worker thread on ``self.release``, ``Returns(x)`` returns ``x``
-    as ``data``.  The state returned by call ``n`` is ``n``.
+    ``Hang`` blocks the worker thread on the gate ``self.release`` (``open()`` it),
+    ``Takes(s)`` takes ``s`` virtual seconds, ``Returns(x)`` returns ``x`` as ``data``.
+    The state returned by call ``n`` is ``n``.
     """
 
     def __init__(
         self,
-        clock: trio.testing.MockClock,
+        clock: VirtualClock,
         name: str,
         plugins: Iterable[str],
         script: Callable[[int], Any] = lambda n: None,
@@ -85,7 +90,7 @@ class Fake:
         self.plugins = tuple(plugins)
         self.spec = SamplerSpec(name, self.plugins, self)
         self.script = script
-        self.release = threading.Event()
+        self.release = clock.gate()
         self.lock = threading.Lock()
         self.calls: list[tuple[float, Any]] = []  # (virtual time, previous)
         self.contexts: list[SampleContext] = []
@@ -99,9 +104,10 @@ class Fake:
             self.threads.append(threading.get_ident())
         action = self.script(n)
         if action is Hang:
-            if not self.release.is_set():
-                # Bounded in real time so a broken test cannot leave a thread behind.
-                self.release.wait(timeout=30)
+            self.release.wait()  # bounded in real time: a broken test leaves no thread
+            action = None
+        if isinstance(action, Takes):
+            self.clock.sleep(action.seconds)
             action = None
         if isinstance(action, BaseException):
             raise action
@@ -128,7 +134,7 @@ def released(*fakes: Fake) -> Iterator[None]:
         yield
     finally:
         for fake in fakes:
-            fake.release.set()
+            fake.release.open()
 
 
 @dataclass
@@ -183,6 +189,7 @@ async def run_for(
         trio.fail_after(duration + 60),
     ):
         async with trio.open_nursery() as nursery:
+            await nursery.start(driven_clock().drive)
             nursery.start_soon(collect, st, seen.stats)
             nursery.start_soon(collect, er, seen.errors)
             await nursery.start(runner.run)
@@ -193,16 +200,40 @@ async def run_for(
     return seen
 
 
+def driven_clock() -> VirtualClock:
+    """The run's clock: the test's ``clock`` fixture (pytest-trio runs the test on it)."""
+    clock = trio.lowlevel.current_clock()
+    assert isinstance(clock, VirtualClock), "the test must take the clock fixture"
+    return clock
+
+
 def make_runner(bus: Bus, config: cfg.Config, *fakes: Fake) -> SamplerRunner:
+    return runner_for(fakes[0].clock, bus, config, [f.spec for f in fakes])
+
+
+def runner_for(
+    clock: VirtualClock,
+    bus: Bus,
+    config: cfg.Config,
+    specs: Sequence[SamplerSpec],
+    options: RuntimeOptions | None = None,
+) -> SamplerRunner:
+    """A runner on ``clock``: its threads started through it, its wall clock
+    ``EPOCH + virtual time``."""
     return SamplerRunner(
-        bus, config, [f.spec for f in fakes], wall_clock=lambda: EPOCH + trio.current_time()
+        bus,
+        config,
+        specs,
+        options=options,
+        wall_clock=lambda: EPOCH + trio.current_time(),
+        start_thread=clock.start_thread_soon,
     )
 
 
 # --- cadence ---------------------------------------------------------------------------
 
 
-async def test_each_family_publishes_on_its_own_interval(clock: trio.testing.MockClock) -> None:
+async def test_each_family_publishes_on_its_own_interval(clock: VirtualClock) -> None:
     config = cfg.load(overrides={"cpu.refresh": 1.0, "mem.refresh": 5.0})
     cpu = Fake(clock, "cpu", ["cpu", "percpu"])  # percpu: global refresh, 2 s
     mem = Fake(clock, "memory", ["mem"])
@@ -230,7 +261,7 @@ async def test_each_family_publishes_on_its_own_interval(clock: trio.testing.Moc
 
 
 async def test_seq_counts_each_plugins_samples_and_ts_is_the_wall_clock(
-    clock: trio.testing.MockClock,
+    clock: VirtualClock,
 ) -> None:
     config = cfg.from_mapping(
         {"global": {"refresh": 1.0}, "mem": {"refresh": 3.0}, "memswap": {"refresh": 3.0}}
@@ -250,7 +281,7 @@ async def test_seq_counts_each_plugins_samples_and_ts_is_the_wall_clock(
     assert [e.data for e in seen.events("mem")] == [{"call": n} for n in range(1, 5)]
 
 
-async def test_sampler_gets_back_the_state_it_returned(clock: trio.testing.MockClock) -> None:
+async def test_sampler_gets_back_the_state_it_returned(clock: VirtualClock) -> None:
     config = cfg.from_mapping({"global": {"refresh": 1.0}})
     cpu = Fake(clock, "cpu", ["cpu"])
     bus = Bus()
@@ -261,7 +292,7 @@ async def test_sampler_gets_back_the_state_it_returned(clock: trio.testing.MockC
 
 
 async def test_an_overrunning_sampler_skips_beats_instead_of_bursting(
-    clock: trio.testing.MockClock,
+    clock: VirtualClock,
 ) -> None:
     """A read that takes 2.5 s on a 1 s beat: the next read is at 3, not 1 and 2."""
     config = cfg.from_mapping({"global": {"refresh": 1.0, "sampler_timeout": 10.0}})
@@ -270,7 +301,7 @@ async def test_an_overrunning_sampler_skips_beats_instead_of_bursting(
 
     async def finish_first_read_at_2_5(t0: float) -> None:
         await trio.sleep_until(t0 + 2.5)
-        slow.release.set()
+        slow.release.open()
 
     with released(slow):
         seen = await run_for(
@@ -286,7 +317,7 @@ async def test_an_overrunning_sampler_skips_beats_instead_of_bursting(
 
 
 async def test_raising_sampler_backs_off_exponentially_up_to_retry_max(
-    clock: trio.testing.MockClock,
+    clock: VirtualClock,
 ) -> None:
     config = cfg.from_mapping({"global": {"refresh": 1.0, "retry_initial": 0.5, "retry_max": 4.0}})
     broken = Fake(clock, "sensors", ["sensors"], lambda n: RuntimeError("sensor bus on fire"))
@@ -319,7 +350,7 @@ async def test_raising_sampler_backs_off_exponentially_up_to_retry_max(
     assert runner.status["memory"].runs == 17
 
 
-async def test_backoff_restarts_after_a_success(clock: trio.testing.MockClock) -> None:
+async def test_backoff_restarts_after_a_success(clock: VirtualClock) -> None:
     config = cfg.from_mapping({"global": {"refresh": 2.0, "retry_initial": 1.0, "retry_max": 60.0}})
     flaky = Fake(clock, "cpu", ["cpu"], lambda n: OSError("EIO") if n in (1, 2, 4) else None)
     bus = Bus()
@@ -343,7 +374,7 @@ async def test_backoff_restarts_after_a_success(clock: trio.testing.MockClock) -
 
 
 async def test_hung_sampler_is_abandoned_after_its_timeout_and_retried(
-    clock: trio.testing.MockClock,
+    clock: VirtualClock,
 ) -> None:
     config = cfg.from_mapping(
         {
@@ -382,7 +413,7 @@ async def test_hung_sampler_is_abandoned_after_its_timeout_and_retried(
 
 
 async def test_sampler_that_keeps_hanging_holds_at_most_two_threads(
-    clock: trio.testing.MockClock,
+    clock: VirtualClock,
 ) -> None:
     """Stuck reads are abandoned, not piled up; once unstuck, the sampler recovers."""
     config = cfg.from_mapping(
@@ -398,7 +429,7 @@ async def test_sampler_that_keeps_hanging_holds_at_most_two_threads(
 
     async def unstick_at_22(t0: float) -> None:
         await trio.sleep_until(t0 + 22)
-        nfs.release.set()
+        nfs.release.open()
 
     with released(nfs):
         seen = await run_for(runner, bus, 26.5, during=unstick_at_22)
@@ -425,7 +456,7 @@ async def test_sampler_that_keeps_hanging_holds_at_most_two_threads(
     ],
 )
 async def test_sampler_returning_bad_data_fails_alone(
-    clock: trio.testing.MockClock, bad_data: Returns
+    clock: VirtualClock, bad_data: Returns
 ) -> None:
     """Bad sampler output is that sampler's failure: it must not stop the runner."""
     config = cfg.from_mapping({"global": {"refresh": 1.0, "retry_initial": 1.0}})
@@ -460,7 +491,7 @@ async def test_sampler_returning_bad_data_fails_alone(
     ],
 )
 async def test_missing_plugin_triggers_an_early_resample(
-    clock: trio.testing.MockClock, interval: float, expected: list[float]
+    clock: VirtualClock, interval: float, expected: list[float]
 ) -> None:
     config = cfg.from_mapping({"global": {"refresh": interval}})
     # percpu needs two readings for its rates: absent from the first two samples.
@@ -477,7 +508,7 @@ async def test_missing_plugin_triggers_an_early_resample(
 
 
 async def test_priming_and_retries_keep_the_families_on_one_call_a_round(
-    clock: trio.testing.MockClock,
+    clock: VirtualClock,
 ) -> None:
     config = cfg.from_mapping(
         {"global": {"refresh": 2.0, "retry_initial": 1.0}, "sensors": {"refresh": 10.0}}
@@ -505,7 +536,7 @@ async def test_priming_and_retries_keep_the_families_on_one_call_a_round(
 # --- disabled plugins --------------------------------------------------------------------
 
 
-async def test_disabled_plugins_are_not_published(clock: trio.testing.MockClock) -> None:
+async def test_disabled_plugins_are_not_published(clock: VirtualClock) -> None:
     config = cfg.from_mapping(
         {
             "global": {"refresh": 1.0},
@@ -531,7 +562,7 @@ async def test_disabled_plugins_are_not_published(clock: trio.testing.MockClock)
 
 
 async def test_family_with_every_plugin_disabled_is_not_run(
-    clock: trio.testing.MockClock,
+    clock: VirtualClock,
 ) -> None:
     config = cfg.from_mapping(
         {"global": {"refresh": 1.0}, "mem": {"disable": True}, "memswap": {"disable": True}}
@@ -550,7 +581,7 @@ async def test_family_with_every_plugin_disabled_is_not_run(
 
 
 async def test_family_interval_ignores_disabled_plugins(
-    clock: trio.testing.MockClock,
+    clock: VirtualClock,
 ) -> None:
     # diskio would set a 1 s beat; disabled, the family runs at fs's own 4 s.
     config = cfg.from_mapping({"diskio": {"refresh": 1.0, "disable": True}, "fs": {"refresh": 4.0}})
@@ -568,11 +599,15 @@ async def test_family_interval_ignores_disabled_plugins(
 # --- status --------------------------------------------------------------------------------
 
 
-async def test_status_before_and_after_the_first_run(clock: trio.testing.MockClock) -> None:
+async def test_status_before_and_after_the_first_run(clock: VirtualClock) -> None:
     config = cfg.from_mapping(
         {"global": {"refresh": 2.0, "sampler_timeout": 7.0}, "percpu": {"timeout": 9.0}}
     )
-    cpu = Fake(clock, "cpu", ["cpu", "percpu"])
+
+    def busy_20_ms(n: int) -> None:
+        time.sleep(0.02)  # real time, in the worker thread (virtual time stands still)
+
+    cpu = Fake(clock, "cpu", ["cpu", "percpu"], busy_20_ms)
     bus = Bus()
     runner = make_runner(bus, config, cpu)
 
@@ -588,15 +623,15 @@ async def test_status_before_and_after_the_first_run(clock: trio.testing.MockClo
     assert after["state"] == "ok"
     assert (after["runs"], after["failures"], after["last_error"]) == (3, 0, None)
     assert after["last_run"] == pytest.approx(EPOCH + seen.t0 + 4)
-    # real seconds spent in the sampler (a fake: next to nothing)
-    assert after["last_duration"] is not None and 0 <= after["last_duration"] < 0.5
+    # real seconds spent in the sampler (this fake takes at least 20 ms of them)
+    assert after["last_duration"] is not None and after["last_duration"] >= 0.02
 
 
 # --- grouping and slow families ---------------------------------------------------------
 
 
 async def test_families_due_together_share_one_thread_call(
-    clock: trio.testing.MockClock,
+    clock: VirtualClock,
 ) -> None:
     config = cfg.load(overrides={"global.refresh": 1.0, "mem.refresh": 2.0})
     cpu = Fake(clock, "cpu", ["cpu"])
@@ -617,7 +652,7 @@ async def test_families_due_together_share_one_thread_call(
 
 
 async def test_a_calls_families_are_published_in_one_hand_over(
-    clock: trio.testing.MockClock,
+    clock: VirtualClock,
 ) -> None:
     """Every family of one call reaches a subscriber in one burst (one wake-up for the
     round), in the order the families ran; a failing family's error comes after."""
@@ -633,6 +668,7 @@ async def test_a_calls_families_are_published_in_one_hand_over(
         trio.fail_after(60),
     ):
         async with trio.open_nursery() as nursery:
+            await nursery.start(clock.drive)
 
             async def take() -> None:
                 async for batch in sub.batches():
@@ -646,7 +682,7 @@ async def test_a_calls_families_are_published_in_one_hand_over(
 
 
 async def test_slow_family_moves_to_its_own_thread_without_failing(
-    clock: trio.testing.MockClock,
+    clock: VirtualClock,
 ) -> None:
     """A family still busy SLOW_AFTER into a shared call finishes on its own thread;
     the families queued behind it go on at once, and nothing counts as a failure."""
@@ -668,7 +704,7 @@ async def test_slow_family_moves_to_its_own_thread_without_failing(
 
     async def release_at_2(t0: float) -> None:
         await trio.sleep_until(t0 + 2)
-        slow.release.set()
+        slow.release.open()
         await trio.sleep_until(t0 + 4.5)
         gc.collect()
         first_call_kept.append(calls[0]() is not None)
@@ -692,39 +728,39 @@ async def test_slow_family_moves_to_its_own_thread_without_failing(
     assert seen.times("processlist")[1:] == pytest.approx(every(1.0, 5, start=3.0))
 
 
-async def test_only_a_family_slow_by_itself_is_detached() -> None:
-    """Real time: a call of several moderately slow families takes longer than
-    SLOW_AFTER in all, but none of them alone does; only the one that does is detached."""
-
-    def sleeper(name: str, seconds: float) -> SamplerSpec:
-        def sample(previous: Any, ctx: SampleContext) -> tuple[dict[str, Any], Any]:
-            time.sleep(seconds)
-            return {name: shaped(name, 1)}, None
-
-        return SamplerSpec(name, (name,), sample)
-
+async def test_only_a_family_slow_by_itself_is_detached(clock: VirtualClock) -> None:
+    """A call of several moderately slow families takes longer than SLOW_AFTER in all,
+    but none of them alone does; only the one that does is detached."""
     short = 0.6 * SLOW_AFTER
     config = cfg.load(overrides={"global.refresh": 1.0})
-    specs = [
-        sleeper("cpu", short),
-        sleeper("mem", short),
-        sleeper("load", short),
-        sleeper("fs", 2.5 * SLOW_AFTER),
-        sleeper("uptime", short),
+    fakes = [
+        Fake(clock, "cpu", ["cpu"], lambda n: Takes(short)),
+        Fake(clock, "memory", ["mem"], lambda n: Takes(short)),
+        Fake(clock, "load", ["load"], lambda n: Takes(short)),
+        Fake(clock, "disk", ["fs"], lambda n: Takes(2.5 * SLOW_AFTER)),
+        Fake(clock, "system", ["uptime"], lambda n: Takes(short)),
     ]
-    runner = SamplerRunner(Bus(), config, specs)
-    with trio.fail_after(20):
-        async with trio.open_nursery() as nursery:
-            await nursery.start(runner.run)
-            await trio.sleep(2.5)
-            nursery.cancel_scope.cancel()
+    bus = Bus()
+    runner = make_runner(bus, config, *fakes)
+
+    seen = await run_for(runner, bus, 2.5)
+
     solo = {name for name, status in runner.status.items() if status.solo}
-    assert solo == {"fs"}
+    assert solo == {"disk"}
     assert all(status.failures == 0 for status in runner.status.values())
-    assert runner.status["cpu"].runs >= 2
+    assert seen.errors == []
+    # cpu, mem and load ran one after the other (0.15 s each), then fs from 0.45 s: the
+    # checks every SLOW_AFTER saw mem (0.25 s), fs (0.5 s), fs again (0.75 s: detached,
+    # the call's samples published); uptime, queued behind fs, went on at once in a new
+    # call; at 1 s the four shared families took 0.6 s in one call
+    assert seen.times("cpu") == pytest.approx([3 * SLOW_AFTER, 1 + 4 * short])
+    assert seen.times("mem") == seen.times("load") == seen.times("cpu")
+    assert seen.times("uptime") == pytest.approx([3 * SLOW_AFTER + short, 1 + 4 * short])
+    # fs finished on its own thread after its 0.625 s, and kept a thread of its own
+    assert seen.times("fs")[0] == pytest.approx(3 * short + 2.5 * SLOW_AFTER)
 
 
-async def test_hide_and_show_filter_list_items(clock: trio.testing.MockClock) -> None:
+async def test_hide_and_show_filter_list_items(clock: VirtualClock) -> None:
     def nics(previous: Any, ctx: SampleContext) -> tuple[dict[str, Any], Any]:
         names = ["lo", "eth0", "docker0", "veth12", "wlan0"]
         return {"network": [{"interface_name": n, "key": "interface_name"} for n in names]}, 1
@@ -736,12 +772,12 @@ async def test_hide_and_show_filter_list_items(clock: trio.testing.MockClock) ->
     ):
         config = cfg.from_mapping({"network": options})
         bus = Bus()
-        runner = SamplerRunner(bus, config, [SamplerSpec("network", ("network",), nics)])
+        runner = runner_for(clock, bus, config, [SamplerSpec("network", ("network",), nics)])
         seen = await run_for(runner, bus, 0.5)
         assert [e["interface_name"] for e in seen.stats[0][1].data] == expected, options
 
 
-async def test_aliases_are_published_and_matched_by_hide(clock: trio.testing.MockClock) -> None:
+async def test_aliases_are_published_and_matched_by_hide(clock: VirtualClock) -> None:
     def nics(previous: Any, ctx: SampleContext) -> tuple[dict[str, Any], Any]:
         names = ["lo", "eth0", "eth1"]
         entries = [{"interface_name": n, "key": "interface_name", "alias": None} for n in names]
@@ -749,7 +785,7 @@ async def test_aliases_are_published_and_matched_by_hide(clock: trio.testing.Moc
 
     config = cfg.from_mapping({"network": {"alias": "eth0:WAN,eth1:LAN", "hide": ["lan"]}})
     bus = Bus()
-    runner = SamplerRunner(bus, config, [SamplerSpec("network", ("network",), nics)])
+    runner = runner_for(clock, bus, config, [SamplerSpec("network", ("network",), nics)])
     seen = await run_for(runner, bus, 0.5)
     published = [(e["interface_name"], e["alias"]) for e in seen.stats[0][1].data]
     assert published == [("lo", None), ("eth0", "WAN")]
@@ -767,16 +803,14 @@ class AsksOnly(Fake):
 
 
 async def test_the_process_lists_are_sampled_only_while_someone_reads_them(
-    clock: trio.testing.MockClock,
+    clock: VirtualClock,
 ) -> None:
     config = cfg.from_mapping({"global": {"refresh": 1.0}})
     family = ["processcount", "processlist", "programlist"]
     procs = AsksOnly(clock, "processes", family)
     bus = Bus()
     options = RuntimeOptions()
-    runner = SamplerRunner(
-        bus, config, [procs.spec], options=options, wall_clock=lambda: EPOCH + trio.current_time()
-    )
+    runner = runner_for(clock, bus, config, [procs.spec], options)
 
     async def reader(t0: float) -> None:
         await trio.sleep_until(t0 + 2.5)
@@ -798,7 +832,7 @@ async def test_the_process_lists_are_sampled_only_while_someone_reads_them(
     assert seen.times("processcount") == pytest.approx(every(1.0, 6))
 
 
-def test_demand_always_and_per_reader() -> None:
+async def test_demand_always_and_per_reader(clock: VirtualClock) -> None:
     demand = Demand()
     assert not demand.wanted("processlist")
     demand.want("alerts", ["processlist"])
@@ -812,7 +846,7 @@ def test_demand_always_and_per_reader() -> None:
 
 
 async def test_an_empty_value_is_published_once_until_it_changes(
-    clock: trio.testing.MockClock,
+    clock: VirtualClock,
 ) -> None:
     """No container, no GPU: the first [] is published (every stage then holds it), the
     same [] again is not; a change is, and [] again after it is, once."""
@@ -833,7 +867,7 @@ async def test_an_empty_value_is_published_once_until_it_changes(
 
 
 async def test_names_that_are_not_utf8_are_published_with_replacement_characters(
-    clock: trio.testing.MockClock,
+    clock: VirtualClock,
 ) -> None:
     """A process started as ``exec -a $'sl\\xffeep'``: its name, read with
     surrogateescape as psutil reads it, cannot be encoded; the sample is published with
