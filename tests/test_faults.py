@@ -6,7 +6,6 @@ nothing is lost within the buffers ``docs/faults.md`` documents."""
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 import signal
@@ -32,6 +31,7 @@ from pipeline.main import api_urls, serve
 from pipeline.samplers import all_samplers
 from pipeline.samplers.base import SampleContext, SamplerSpec
 from pipeline.samplers.runner import STATS_TOPIC
+from tests.polling import until
 from tests.sinks.conftest import Broker, Subscriber, mosquitto_binary
 from tests.sinks.webhook_helpers import HttpReceiver
 
@@ -366,18 +366,6 @@ class Faulty:
 
     def mqtt_count(self, plugin: str) -> int:
         return len(self.subscriber.received(f"glances/{DEVICE}/{plugin}"))
-
-
-async def until(check: Callable[[], Any], within: float = 10.0) -> None:
-    """Wait for ``check()`` (or what it returns, awaited) to be true."""
-    with trio.fail_after(within):
-        while True:
-            got = check()
-            if inspect.isawaitable(got):
-                got = await got
-            if got:
-                return
-            await trio.sleep(0.05)
 
 
 @asynccontextmanager

@@ -115,37 +115,56 @@ def test_the_api_and_the_sinks_are_imported_only_when_configured() -> None:
 
 async def test_the_process_lists_are_sampled_for_the_api_and_exports_only() -> None:
     """With nobody reading the process lists (no API, no MQTT export of them, no alert
-    going on) the processes family counts processes and builds no lists; the API (or
-    an MQTT export of the lists) has them sampled every round."""
+    stage) the processes family counts processes and builds no lists; the API (or an
+    MQTT export of the lists, or an ongoing alert: its top processes) has them sampled.
+
+    Nothing here depends on the host: each run is watched for a number of sampling
+    rounds (not a time window), and the alert is made certain by thresholds that any
+    memory use exceeds."""
     from pipeline.bus import Policy
     from pipeline.samplers.runner import STATS_TOPIC
 
-    async def plugins_seen(**overrides: Any) -> set[str]:
+    rounds = 5  # processcount samples watched after the wanted lists have appeared
+
+    async def plugins_seen(wanted: set[str], **overrides: Any) -> set[str]:
         config = load(overrides={"api.port": 0, "global.refresh": 0.2, **LOOPBACK, **overrides})
         seen: set[str] = set()
-        with trio.fail_after(30):
+        counted = 0
+        with trio.fail_after(60):
             async with trio.open_nursery() as nursery:
                 running = await nursery.start(partial(serve, config))
                 with running.bus.subscribe(STATS_TOPIC, name="t", policy=Policy.LOSSLESS) as sub:
-                    with trio.move_on_after(1.5):
-                        async for event in sub:
-                            seen.add(event.plugin)
+                    async for event in sub:
+                        seen.add(event.plugin)
+                        if event.plugin == "processcount" and wanted <= seen:
+                            counted += 1
+                            if counted >= rounds:
+                                break
                 running.shutdown.set()
         return seen
 
-    quiet = await plugins_seen(**{"api.enabled": False})
+    quiet = await plugins_seen(set(), **{"api.enabled": False, "alert.disable": True})
     assert "processcount" in quiet and "cpu" in quiet
     assert not quiet & {"processlist", "programlist"}
-    assert {"processlist", "programlist"} <= await plugins_seen()  # the API is on
+    both = {"processlist", "programlist"}
+    assert both <= await plugins_seen(both)  # the API is on
     exported = await plugins_seen(
+        {"programlist"},
         **{
             "api.enabled": False,
+            "alert.disable": True,
             "mqtt.enabled": True,
             "mqtt.port": 1,
             "mqtt.plugins": ["programlist"],
-        }
+        },
     )
-    assert "programlist" in exported and "processlist" not in exported
+    assert "processlist" not in exported
+    # MEM is CRITICAL from its first sample on: the alert stage asks for the list
+    alerting = await plugins_seen(
+        {"processlist"},
+        **{"api.enabled": False, "mem.careful": 0.01, "mem.warning": 0.02, "mem.critical": 0.03},
+    )
+    assert "programlist" not in alerting
 
 
 _QUART_ON_FIRST_FALLBACK = """

@@ -22,6 +22,7 @@ from pipeline.samplers.runner import STATS_TOPIC
 from pipeline.stages.alerts import ALERTS_TOPIC
 from sinks.mqtt import MqttSink
 from tests.pipeline.sampler_helpers import context
+from tests.polling import until
 from tests.sinks.conftest import Broker, Subscriber
 
 FAST_RETRY = {"retry_initial": 0.1, "retry_max": 0.4}
@@ -42,13 +43,6 @@ async def running_sink(bus: Bus, sink: MqttSink) -> AsyncIterator[MqttSink]:
         await nursery.start(sink.run)
         yield sink
         nursery.cancel_scope.cancel()
-
-
-async def until(predicate: Any, within: float = 5.0) -> None:
-    """Poll the sink's counters (plain attributes, not events) until ``predicate``."""
-    with trio.fail_after(within):
-        while not predicate():  # noqa: ASYNC110 - polling plain state is the point
-            await trio.sleep(0.01)
 
 
 async def publish_stat(bus: Bus, plugin: str, data: Any, seq: int = 1) -> None:

@@ -21,8 +21,9 @@ from sinks import mqtt as mqtt_sink
 from sinks.mqtt import MqttSink
 from sinks.mqtt_discovery import Discovery, Tracker, entities, slug, template_path
 from sinks.mqtt_layout import PER_METRIC, PER_PLUGIN, Layout
+from tests.polling import until
 from tests.sinks.conftest import Broker, Received, Subscriber
-from tests.sinks.test_mqtt import publish_stat, real_samples, running_sink, sink_config, until
+from tests.sinks.test_mqtt import publish_stat, real_samples, running_sink, sink_config
 
 SENSORS = [
     {"key": "label", "label": "Package id 0", "unit": "C", "value": 48, "type": "temperature_core"},

@@ -23,8 +23,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from pipeline.bus import Bus
 from sinks import mqtt as mqtt_sink
 from sinks.mqtt import MqttSink
+from tests.polling import until
 from tests.sinks.conftest import Broker, Received, Subscriber
-from tests.sinks.test_mqtt import publish_stat, running_sink, sink_config, until
+from tests.sinks.test_mqtt import publish_stat, running_sink, sink_config
 
 STATUS = "homeassistant/status"
 LEGACY = "hass/status"

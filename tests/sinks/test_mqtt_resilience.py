@@ -14,8 +14,9 @@ import trio.testing
 
 from pipeline.bus import Bus
 from sinks.mqtt import MAX_DROPS_IN_FLIGHT, MqttSink
+from tests.polling import until
 from tests.sinks.conftest import Broker, Subscriber, free_port, mosquitto_binary
-from tests.sinks.test_mqtt import publish_stat, running_sink, sink_config, until
+from tests.sinks.test_mqtt import publish_stat, running_sink, sink_config
 
 
 async def test_two_sinks_with_one_client_id_back_off_instead_of_flapping(

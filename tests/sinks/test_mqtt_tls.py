@@ -22,8 +22,9 @@ import trio
 from pipeline.bus import Bus
 from pipeline.config import ConfigError, from_mapping
 from sinks.mqtt import MqttSink
+from tests.polling import until
 from tests.sinks.conftest import Broker, Subscriber, mosquitto_binary
-from tests.sinks.test_mqtt import publish_stat, running_sink, sink_config, until
+from tests.sinks.test_mqtt import publish_stat, running_sink, sink_config
 
 OPENSSL_HINT = (
     "the MQTT TLS tests make their certificates with the `openssl` command; install it "

@@ -10,7 +10,6 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from pipeline.bus import Bus
 from pipeline.main import api_urls, serve
 from sinks.webhook_payloads import ZERO_TIME, fingerprint, verify
 from sinks.webhooks import PENDING_FILE, WebhookSink
+from tests.polling import until
 from tests.sinks.webhook_helpers import (
     EPOCH,
     HANG,
@@ -35,14 +35,6 @@ from tests.sinks.webhook_helpers import (
 )
 
 HOST = "box1"
-
-
-async def until(check: Callable[[], bool], within: float = 3.0) -> None:
-    with trio.fail_after(within):
-        while True:  # polls: the counters change in the sink's tasks
-            if check():
-                return
-            await trio.sleep(0.01)
 
 
 async def start_sink(nursery: trio.Nursery, bus: Bus, config: cfg.Config) -> WebhookSink:
