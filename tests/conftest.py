@@ -12,10 +12,26 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 URL_LINE = re.compile(r"serving (http://\S+/api/4)")
+
+#: the ``*_log`` switches off for the stats the host's own load moves: with these, no
+#: CPU_TOTAL, CPU_IOWAIT, LOAD, MEM or MEMSWAP event opens because the machine is busy
+#: (a test that watches other events, or counts them, takes them)
+QUIET_CPU = {"cpu": {"total_log": False, "iowait_log": False}, "load": {"log": False}}
+QUIET_HOST = {**QUIET_CPU, "mem": {"log": False}, "memswap": {"log": False}}
+
+
+def toml_sections(sections: dict[str, dict[str, Any]]) -> str:
+    """``{"cpu": {"total_log": False}}`` as TOML sections (booleans and numbers)."""
+    lines = []
+    for name, body in sections.items():
+        lines.append(f"[{name}]")
+        lines += [f"{k} = {str(v).lower() if isinstance(v, bool) else v}" for k, v in body.items()]
+    return "\n".join(lines) + "\n"
 
 
 @dataclass

@@ -1,13 +1,15 @@
 """The one way tests wait for something that another task, thread or process does.
 
-``until`` polls a condition with a generous bound: the bound is a safety net for a
-broken test (it fails with what it waited for), never a window the test hopes to hit.
-Nothing asserted depends on how fast the machine is: a loaded machine only waits longer.
+``until`` (and ``sync_until``, its twin for plain code) polls a condition with a
+generous bound: the bound is a safety net for a broken test (it fails naming what it
+waited for), never a window the test hopes to hit.  Nothing asserted depends on how
+fast the machine is: a loaded machine only waits longer.
 """
 
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -41,3 +43,15 @@ def _describe(check: Callable[[], Any]) -> str:
         return inspect.getsource(check).strip()
     except (OSError, TypeError):
         return repr(check)
+
+
+def sync_until(check: Callable[[], Any], within: float = WITHIN, interval: float = 0.1) -> Any:
+    """``until`` for tests that drive a statbus process from plain (non-trio) code."""
+    deadline = time.monotonic() + within
+    while True:
+        got = check()
+        if got:
+            return got
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not true within {within:g} s: {_describe(check)}")
+        time.sleep(interval)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import signal
+import statistics
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -31,6 +32,7 @@ from pipeline.main import api_urls, serve
 from pipeline.samplers import all_samplers
 from pipeline.samplers.base import SampleContext, SamplerSpec
 from pipeline.samplers.runner import STATS_TOPIC
+from tests.conftest import QUIET_CPU
 from tests.polling import until
 from tests.sinks.conftest import Broker, Subscriber, mosquitto_binary
 from tests.sinks.webhook_helpers import HttpReceiver
@@ -110,18 +112,19 @@ def with_faulty(release: threading.Event, calls: list[int]) -> list[SamplerSpec]
 
 
 async def healthy_gaps(
-    running: Any, plugin: str, seconds: float, seen: list[Any] | None = None
+    running: Any, plugin: str, samples: int, seen: list[Any] | None = None
 ) -> list[float]:
-    """The gaps between ``plugin``'s publications on the bus over ``seconds`` (every
+    """The gaps between ``plugin``'s next ``samples`` publications on the bus (every
     event of the other plugins goes to ``seen``)."""
     arrivals: list[float] = []
     with running.bus.subscribe(STATS_TOPIC, name="t-cadence", policy=Policy.LOSSLESS) as sub:
-        with trio.move_on_after(seconds):
-            async for event in sub:
-                if event.plugin == plugin:
-                    arrivals.append(trio.current_time())
-                elif seen is not None:
-                    seen.append(event)
+        async for event in sub:
+            if event.plugin == plugin:
+                arrivals.append(trio.current_time())
+                if len(arrivals) > samples:
+                    break
+            elif seen is not None:
+                seen.append(event)
     return [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
 
 
@@ -188,7 +191,10 @@ async def test_faulty_samplers_leave_the_others_on_cadence_and_the_api_answering
     their cadence (measured: the gaps between cpu's publications stay within the
     interval plus a generous margin), every HTTP request is answered (no 5xx) while
     the faults go on, and ``/api/4/pipeline`` shows each faulty family with its error,
-    count and backoff."""
+    count and backoff.
+
+    The test watches a number of samples and answers, not a time window: a loaded
+    machine makes it last longer, not fail."""
     release = threading.Event()
     calls: list[int] = []
     config = load(
@@ -205,7 +211,7 @@ async def test_faulty_samplers_leave_the_others_on_cadence_and_the_api_answering
     answers: list[tuple[str, int]] = []
     dropped: list[str] = []
     try:
-        with trio.fail_after(40):
+        with trio.fail_after(90):
             async with trio.open_nursery() as nursery:
                 running = await nursery.start(
                     partial(serve, config, specs=with_faulty(release, calls))
@@ -220,20 +226,30 @@ async def test_faulty_samplers_leave_the_others_on_cadence_and_the_api_answering
 
                 nursery.start_soon(hammer_then_tell)
                 published: list[Any] = []
-                gaps = await healthy_gaps(running, "cpu", 5.0, published)
-                stop.set()
-                await hammered.wait()
+                gaps = await healthy_gaps(running, "cpu", 10, published)
+                # the garbage sampler has gone through every kind of garbage, the
+                # raising one has failed a few times, and the API has answered a few
+                # rounds of requests meanwhile
+                await until(lambda: len(calls) >= len(GARBAGE) and len(answers) >= 16)
                 async with httpx.AsyncClient(timeout=10) as client:
-                    pipeline = (await client.get(f"{base}/pipeline")).json()
+
+                    async def failed_enough() -> Any:
+                        got = (await client.get(f"{base}/pipeline")).json()
+                        return got if got["samplers"]["sensors"]["failures"] >= 3 else None
+
+                    pipeline = await until(failed_enough)
+                    stop.set()
+                    await hammered.wait()
                     fs = await client.get(f"{base}/fs")
                 running.shutdown.set()
     finally:
         release.set()
 
-    # cadence: every gap within the interval plus a generous margin (a busy 2-core
-    # machine), and about as many samples as the window holds
-    assert len(gaps) >= 5.0 / REFRESH - 3, gaps
-    assert max(gaps) < REFRESH + 1.0, gaps
+    # cadence: the samples keep their beat (the median gap is the interval: a hung or
+    # raising sampler would hold every round up), and no gap is longer than a safety
+    # margin (a busy 2-core machine may make one beat late, never a sampler's fault)
+    assert statistics.median(gaps) < 1.5 * REFRESH, gaps
+    assert max(gaps) < REFRESH + 3.0, gaps
     # the garbage sampler went through every kind of garbage at least once; of the
     # kinds in a valid shape, the one with wrong types inside went out to the stages
     assert len(calls) >= len(GARBAGE), calls
@@ -384,6 +400,9 @@ async def faulty_statbus(tmp_path: Path, data: Path) -> AsyncIterator[Faulty]:
             },
             "api": {"port": 0},
             "ports": {"port_default_gateway": False},
+            # the events counted below are the test's own (MEM, MEMSWAP): none opens
+            # because the machine's CPU is busy
+            **QUIET_CPU,
             "mqtt": {
                 "enabled": True,
                 "host": "127.0.0.1",
@@ -473,11 +492,7 @@ async def test_a_killed_broker_and_a_receiver_that_is_down_lose_nothing(
         await s.receiver_up()
         await until(lambda: s.delivered("MEMSWAP") == [("opened", "WARNING")])
         assert (await s.webhook())["pending"] == 0
-        ids = [
-            r.headers["x-statbus-delivery"]
-            for r in s.receiver.requests
-            if r.json()["event"]["type"] in ("MEM", "MEMSWAP")  # (a busy CPU may alert too)
-        ]
+        ids = [r.headers["x-statbus-delivery"] for r in s.receiver.requests]
         assert len(ids) == len(set(ids)) == 2  # MEM, MEMSWAP: each once
 
 

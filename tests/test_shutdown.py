@@ -23,6 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from pipeline.main import SHUTDOWN_DEADLINE
 from tests.conftest import LiveStatbus, start_statbus
+from tests.polling import sync_until
 from tests.sinks.conftest import Broker, mosquitto_binary
 
 DEVICE = "shutdown"
@@ -81,23 +82,35 @@ def hammering(base: str, clients: int = 8) -> Iterator[list[int]]:
             t.join(timeout=10)
 
 
-def retained(port: int, topic: str, within: float = 5.0) -> bytes | None:
-    """The retained message on ``topic`` (``None`` if there is none)."""
+def retained(port: int, topic: str, within: float = 10.0) -> bytes | None:
+    """The retained message on ``topic`` now (``None`` if there is none)."""
     got: list[bytes] = []
-    subscribed = threading.Event()
+    subscribed, arrived = threading.Event(), threading.Event()
     client = paho.Client(CallbackAPIVersion.VERSION2)
     client.on_connect = lambda c, *a: c.subscribe(topic, 1)
     client.on_subscribe = lambda *a: subscribed.set()
-    client.on_message = lambda c, u, msg: got.append(msg.payload) if msg.retain else None
+
+    def on_message(c: Any, u: Any, msg: Any) -> None:
+        if msg.retain:
+            got.append(msg.payload)
+            arrived.set()
+
+    client.on_message = on_message
     client.connect("127.0.0.1", port, 60)
     client.loop_start()
     try:
         assert subscribed.wait(within), "no SUBACK"
-        time.sleep(0.3)  # a retained message comes right after the SUBACK
+        arrived.wait(1.0)  # a retained message comes right after the SUBACK
         return got[-1] if got else None
     finally:
         client.disconnect()
         client.loop_stop()
+
+
+def wait_retained(port: int, topic: str, expected: bytes) -> None:
+    """Until the retained message on ``topic`` is ``expected`` (a restarted statbus
+    publishes it once it has reconnected)."""
+    sync_until(lambda: retained(port, topic) == expected, within=60)
 
 
 def get(base: str, path: str) -> Any:
@@ -107,13 +120,12 @@ def get(base: str, path: str) -> Any:
 
 
 def history(base: str, at_least: int) -> list[list[Any]]:
-    deadline = time.monotonic() + 20
-    points: list[list[Any]] = []
-    while time.monotonic() < deadline and len(points) < at_least:
-        points = get(base, "/mem/percent/history")
-        time.sleep(0.2)
-    assert len(points) >= at_least, points
-    return points
+    def enough() -> list[list[Any]] | None:
+        points: list[list[Any]] = get(base, "/mem/percent/history")
+        return points if len(points) >= at_least else None
+
+    found: list[list[Any]] = sync_until(enough, within=60)
+    return found
 
 
 def mem_events(base: str) -> list[dict[str, Any]]:
@@ -139,7 +151,8 @@ def test_sigterm_under_load_exits_in_time_and_saves_what_it_served(
     try:
         first = start_statbus(tmp_path, config(broker.port))
         served = history(first.base, 4)
-        assert retained(broker.port, AVAILABILITY) == b"online"
+        wait_retained(broker.port, AVAILABILITY, b"online")
+        sync_until(lambda: mem_events(first.base))  # it opens at the first mem sample
         if not broker_up:
             broker.stop(signal.SIGKILL)
         with hammering(first.base) as statuses:
@@ -153,7 +166,7 @@ def test_sigterm_under_load_exits_in_time_and_saves_what_it_served(
         stderr = "".join(first.stderr_lines)
         assert "exiting anyway" not in stderr, stderr  # not the backstop: a clean exit
         if broker_up:
-            assert retained(broker.port, AVAILABILITY) == b"offline"
+            wait_retained(broker.port, AVAILABILITY, b"offline")
         else:
             broker.start()
 
@@ -170,7 +183,7 @@ def test_sigterm_under_load_exits_in_time_and_saves_what_it_served(
             reloaded = mem_events(second.base)
             assert [e["begin"] for e in reloaded] == [events[0]["begin"]]
             if not broker_up:  # and MQTT works again
-                assert retained(broker.port, AVAILABILITY) == b"online"
+                wait_retained(broker.port, AVAILABILITY, b"online")
         finally:
             assert second.stop() == 0
     finally:
