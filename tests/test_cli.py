@@ -9,11 +9,17 @@ import sys
 import time
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from pipeline.main import SHUTDOWN_DEADLINE
 from tests.conftest import start_statbus
+from tests.polling import sync_until
+
+#: on a busy 2-core machine: the interpreter's own exit, after the deadline's work
+MARGIN = 2.0
 
 STATBUS = [sys.executable, "-m", "pipeline.cli"]
 REPO = Path(__file__).resolve().parents[1]
@@ -32,7 +38,7 @@ def test_serves_then_exits_cleanly_on_signal(tmp_path: Path, sig: int) -> None:
     started = time.monotonic()
     code = live.stop(sig, timeout=10)
     assert code == 0, "".join(live.stderr_lines)
-    assert time.monotonic() - started < 5.0
+    assert time.monotonic() - started < SHUTDOWN_DEADLINE + MARGIN
     assert not any("Traceback" in line for line in live.stderr_lines), live.stderr_lines
 
 
@@ -114,7 +120,7 @@ def test_port_in_use_exits_1_with_a_message(tmp_path: Path) -> None:
     assert "Traceback" not in out.stderr
 
 
-def test_sigterm_with_unreachable_broker_and_receiver_exits_within_5_s(tmp_path: Path) -> None:
+def test_sigterm_with_unreachable_broker_and_receiver_exits_in_time(tmp_path: Path) -> None:
     """Sinks that cannot reach anything never hold up a shutdown."""
     with socket.socket() as s1, socket.socket() as s2:
         s1.bind(("127.0.0.1", 0))
@@ -126,12 +132,16 @@ def test_sigterm_with_unreachable_broker_and_receiver_exits_within_5_s(tmp_path:
         f'[mqtt]\nenabled = true\nhost = "127.0.0.1"\nport = {broker}\n'
         f'[[webhooks]]\nurl = "http://127.0.0.1:{receiver}/hook"\n',
     )
-    time.sleep(2)  # a MEM event opens: a webhook delivery is retrying
-    pipeline = httpx.get(f"{live.base}/pipeline", timeout=5).json()
+
+    def retrying() -> dict[str, object] | None:  # a MEM event opened: its webhook retries
+        pipeline: dict[str, Any] = httpx.get(f"{live.base}/pipeline", timeout=10).json()
+        return pipeline if pipeline["sinks"]["webhooks"]["webhook1"]["retried"] else None
+
+    pipeline = sync_until(retrying)
     assert pipeline["sinks"]["mqtt"]["state"] != "connected"
     started = time.monotonic()
     assert live.stop(signal.SIGTERM, timeout=10) == 0, "".join(live.stderr_lines)
-    assert time.monotonic() - started < 5.0
+    assert time.monotonic() - started < SHUTDOWN_DEADLINE + MARGIN
 
 
 # -- hash-password ----------------------------------------------------------------------

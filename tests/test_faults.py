@@ -461,7 +461,7 @@ async def test_a_killed_broker_and_a_receiver_that_is_down_lose_nothing(
     caplog.set_level(logging.INFO)
     async with faulty_statbus(tmp_path, tmp_path / "data") as s:
         # -- the broker dies; a MEM event opens meanwhile
-        await s.subscriber.sync_broker_state()  # its session survives the SIGKILL
+        await s.subscriber.sync_broker_state(s.broker)  # its session survives the SIGKILL
         s.broker.stop(signal.SIGKILL)
         await until(async_not_connected(s))
         s.memory.percent["mem"] = 95.0

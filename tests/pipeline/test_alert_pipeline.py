@@ -1,14 +1,15 @@
 """The alert lifecycle through the real stages: a fake cpu sampler on the runner, the
-threshold stage judging it, the alert stage keeping the events list, on a mock clock."""
+threshold stage judging it, the alert stage keeping the events list, in virtual time
+(:class:`tests.virtual_clock.VirtualClock`: the runner's worker threads are counted, so
+time moves only once a round is in; the alert stage keeps no file, so no other thread
+runs)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
-import trio.testing
 
 from pipeline import config as cfg
 from pipeline.bus import Bus, Policy
@@ -16,15 +17,14 @@ from pipeline.samplers.base import SampleContext, SamplerSpec
 from pipeline.samplers.runner import SamplerRunner
 from pipeline.stages.alerts import ALERTS_TOPIC, AlertStage
 from pipeline.stages.thresholds import ThresholdStage
+from tests.virtual_clock import VirtualClock
 
 EPOCH = 1_800_000_000.0
 
 
 @pytest.fixture
-def clock() -> trio.testing.MockClock:
-    # Jumps only after 20 ms of real idleness: sampling runs in a worker thread
-    # (see tests/pipeline/test_runner.py for why autojump_clock does not fit).
-    return trio.testing.MockClock(autojump_threshold=0.02)
+def clock() -> VirtualClock:
+    return VirtualClock()
 
 
 def cpu_totals(script: dict[int, float]) -> SamplerSpec:
@@ -41,7 +41,7 @@ def cpu_totals(script: dict[int, float]) -> SamplerSpec:
 
 
 async def test_cpu_total_event_lifecycle_through_the_stages(
-    clock: trio.testing.MockClock, tmp_path: Path
+    clock: VirtualClock,
 ) -> None:
     config = cfg.from_mapping(
         {
@@ -55,9 +55,13 @@ async def test_cpu_total_event_lifecycle_through_the_stages(
     script = {0: 10.0, 10: 75.0, 15: 95.0, 20: 10.0, 30: 80.0, 33: 10.0}
     bus = Bus()
     thresholds = ThresholdStage(bus, config, ["cpu"], ncpu=2)
-    alerts = AlertStage(bus, config, tmp_path, wall_clock=lambda: EPOCH + trio.current_time())
+    alerts = AlertStage(bus, config, None, wall_clock=lambda: EPOCH + trio.current_time())
     runner = SamplerRunner(
-        bus, config, [cpu_totals(script)], wall_clock=lambda: EPOCH + trio.current_time()
+        bus,
+        config,
+        [cpu_totals(script)],
+        wall_clock=lambda: EPOCH + trio.current_time(),
+        start_thread=clock.start_thread_soon,
     )
     transitions: list[tuple[float, str, str]] = []
     lists: dict[int, list[dict[str, Any]]] = {}
@@ -76,6 +80,7 @@ async def test_cpu_total_event_lifecycle_through_the_stages(
         bus.subscribe(ALERTS_TOPIC, name="t", policy=Policy.LOSSLESS) as sub,
     ):
         async with trio.open_nursery() as nursery:
+            await nursery.start(clock.drive)
             nursery.start_soon(watch, sub)
             await nursery.start(alerts.run)
             await nursery.start(thresholds.run)

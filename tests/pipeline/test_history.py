@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from pipeline.events import StatEvent
 from pipeline.samplers.runner import STATS_TOPIC
 from pipeline.stages.history import HistoryStage
 from pipeline.stages.history_store import HistoryStore, StoreUnavailable
+from tests.polling import until
 
 T0 = 1_790_000_000.0  # 2026-09-21T14:13:20+00:00
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
@@ -223,7 +224,7 @@ def test_history_size_zero_turns_history_off(tmp_path: Path) -> None:
 async def test_one_point_per_sample(tmp_path: Path) -> None:
     bus = Bus()
     stage = HistoryStage(bus, make_config(tmp_path, history_persist=False), ALL)
-    with trio.fail_after(5):
+    with trio.fail_after(30):
         async with running(stage):
             # one burst, as a sampler family publishes: a latest-wins subscriber would
             # drop what does not fit its queue
@@ -255,11 +256,21 @@ def on_disk(tmp_path: Path) -> dict[tuple[str, str], list[tuple[float, Any]]]:
 
 
 async def wait_on_disk(tmp_path: Path, points: int) -> None:
-    """Until a reader sees ``points`` points of cpu ``user`` (callers bound the wait)."""
-    while True:
-        if len(on_disk(tmp_path).get(("cpu", "user"), [])) >= points:
-            return
-        await trio.sleep(0.02)
+    """Until a reader sees ``points`` points of cpu ``user``."""
+    await until(lambda: len(on_disk(tmp_path).get(("cpu", "user"), [])) >= points)
+
+
+def record_flushes(stage: HistoryStage, monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The (trio) times at which ``stage`` starts each flush, from now on."""
+    flushes: list[float] = []
+    real_flush = stage._flush
+
+    async def counted(**kwargs: Any) -> None:
+        flushes.append(trio.current_time())
+        await real_flush(**kwargs)
+
+    monkeypatch.setattr(stage, "_flush", counted)
+    return flushes
 
 
 async def test_history_survives_a_restart(tmp_path: Path) -> None:
@@ -268,7 +279,7 @@ async def test_history_survives_a_restart(tmp_path: Path) -> None:
         {"interface_name": "eth0", "key": "interface_name", "bytes_recv_rate_per_sec": 8.0},
     ]
     quick = {"cpu": 1.5, "percpu": [{"total": 1.0}, {"total": 2.0}], "mem": 3.0}
-    with trio.fail_after(5):
+    with trio.fail_after(30):
         bus = Bus()
         first = HistoryStage(bus, config, ALL)
         async with running(first):
@@ -300,41 +311,47 @@ async def test_points_reach_the_disk_while_running(tmp_path: Path) -> None:
     config = make_config(tmp_path)
     bus = Bus()
     stage = HistoryStage(bus, config, ALL, flush_interval=0.05)
-    with trio.fail_after(5):
+    with trio.fail_after(30):
         async with running(stage):
             await publish(bus, cpu(1), cpu(2))
             await wait_on_disk(tmp_path, 2)
     assert [v for _, v in on_disk(tmp_path)[("cpu", "user")]] == [1.0, 2.0]
 
 
-async def test_history_write_interval_spaces_the_writes(tmp_path: Path) -> None:
+async def test_history_write_interval_spaces_the_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``[global] history_write_interval``: points wait for the next write."""
     config = make_config(tmp_path, history_write_interval=1.5)
     bus = Bus()
     stage = HistoryStage(bus, config, ALL)
-    with trio.fail_after(10):
+    flushes = record_flushes(stage, monkeypatch)
+    with trio.fail_after(30):
         async with running(stage):
             await publish(bus, cpu(1))
             await wait_on_disk(tmp_path, 1)
             await publish(bus, cpu(2))
-            # 1.5 s after the first write, not before (the default was once 1 s)
-            await trio.sleep(1.2)
-            assert [v for _, v in on_disk(tmp_path)[("cpu", "user")]] == [1.0]
             await wait_on_disk(tmp_path, 2)
     assert [v for _, v in on_disk(tmp_path)[("cpu", "user")]] == [1.0, 2.0]
+    # 1.5 s after the first write, not before (the default was once 1 s)
+    assert flushes[1] - flushes[0] >= 1.5 - 0.01, flushes
 
 
 async def test_old_points_are_pruned_from_the_disk(tmp_path: Path) -> None:
     config = make_config(tmp_path, history_size=3)
     bus = Bus()
     stage = HistoryStage(bus, config, ALL, flush_interval=0.02, prune_interval=0.02)
-    with trio.fail_after(5):
+
+    def stored() -> int:
+        with closing(sqlite3.connect(db_path(tmp_path))) as conn:
+            count: int = conn.execute("SELECT count(*) FROM points").fetchone()[0]
+        return count
+
+    with trio.fail_after(30):
         async with running(stage):
             await publish(bus, *(cpu(i) for i in range(1, 11)))
-            await trio.sleep(0.2)
-            with sqlite3.connect(db_path(tmp_path)) as conn:
-                stored = conn.execute("SELECT count(*) FROM points").fetchone()[0]
-    assert stored == 6  # user and system, 3 points each
+            await wait_on_disk(tmp_path, 3)
+            await until(lambda: stored() == 6)  # user and system, 3 points each
 
 
 async def test_a_corrupt_database_is_moved_aside(tmp_path: Path) -> None:
@@ -343,7 +360,7 @@ async def test_a_corrupt_database_is_moved_aside(tmp_path: Path) -> None:
     garbage = b"this is not an SQLite database" * 100
     path.write_bytes(garbage)
     config = make_config(tmp_path)
-    with trio.fail_after(5):
+    with trio.fail_after(30):
         bus = Bus()
         stage = HistoryStage(bus, config, ALL)
         async with running(stage):
@@ -353,7 +370,7 @@ async def test_a_corrupt_database_is_moved_aside(tmp_path: Path) -> None:
     assert [p.read_bytes() for p in aside] == [garbage]
     # the new database works: a restart sees the point
     second = HistoryStage(Bus(), config, ALL)
-    with trio.fail_after(5):
+    with trio.fail_after(30):
         async with running(second):
             assert values(second.plugin_history("cpu")["user"]) == [1.0]
 
@@ -367,7 +384,7 @@ async def test_a_foreign_database_with_our_version_number_is_moved_aside(
         conn.executescript("CREATE TABLE other (x); PRAGMA user_version = 1;")
     conn.close()
     config = make_config(tmp_path)
-    with trio.fail_after(5):
+    with trio.fail_after(30):
         bus = Bus()
         stage = HistoryStage(bus, config, ALL)
         async with running(stage):
@@ -383,7 +400,7 @@ async def test_an_unwritable_data_dir_keeps_history_in_memory(tmp_path: Path) ->
     config = make_config(tmp_path)
     bus = Bus()
     stage = HistoryStage(bus, config, ALL, flush_interval=0.02, retry_initial=0.05)
-    with trio.fail_after(5):
+    with trio.fail_after(30):
         async with running(stage):
             await publish(bus, cpu(1), cpu(2))
             await trio.sleep(0.1)  # flushes and a retry fail; the stage keeps going
@@ -392,7 +409,7 @@ async def test_an_unwritable_data_dir_keeps_history_in_memory(tmp_path: Path) ->
             await publish(bus, cpu(3))
             await wait_on_disk(tmp_path, 3)
     second = HistoryStage(Bus(), config, ALL)
-    with trio.fail_after(5):
+    with trio.fail_after(30):
         async with running(second):
             assert values(second.plugin_history("cpu")["user"]) == [1.0, 2.0, 3.0]
 
@@ -438,15 +455,8 @@ async def test_the_writer_sleeps_while_nothing_comes_in(
     config = make_config(tmp_path)
     bus = Bus()
     stage = HistoryStage(bus, config, ALL, flush_interval=0.02)
-    flushes: list[float] = []
-    real_flush = stage._flush
-
-    async def counted(**kwargs: Any) -> None:
-        flushes.append(trio.current_time())
-        await real_flush(**kwargs)
-
-    monkeypatch.setattr(stage, "_flush", counted)
-    with trio.fail_after(5):
+    flushes = record_flushes(stage, monkeypatch)
+    with trio.fail_after(30):
         async with running(stage):
             await trio.sleep(0.3)  # fifteen flush intervals with nothing to write
             assert flushes == []

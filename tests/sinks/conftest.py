@@ -19,6 +19,8 @@ import pytest
 import trio
 from paho.mqtt.enums import CallbackAPIVersion
 
+from tests.polling import WITHIN, until
+
 INSTALL_HINT = (
     "the MQTT tests need the mosquitto broker on PATH; install it with "
     "`apt-get install -y mosquitto` (Debian/Ubuntu) or your system's package manager"
@@ -83,6 +85,13 @@ class Broker:
             except OSError:
                 time.sleep(0.02)
         raise AssertionError(f"mosquitto did not listen on {self.port}")
+
+    def saved_state(self) -> bytes:
+        """What a persistent broker last wrote of its state (b"" before the first)."""
+        try:
+            return (self.folder / "mosquitto.db").read_bytes()
+        except FileNotFoundError:
+            return b""
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc is None or self.proc.poll() is not None:
@@ -155,13 +164,16 @@ class Subscriber:
         assert await trio.to_thread.run_sync(self.subscribed.wait, 5), "no SUBACK"
         return self
 
-    async def sync_broker_state(self) -> None:
+    async def sync_broker_state(self, broker: Broker) -> None:
         """Make a persistent broker save its state now (a subscription is a change it
-        counts), so that a SIGKILL does not bring back messages already delivered."""
-        self.subscribed.clear()
-        self.client.subscribe("statbus-test/sync", 1)
-        assert await trio.to_thread.run_sync(self.subscribed.wait, 5), "no SUBACK"
-        await trio.sleep(0.1)
+        counts), so that a SIGKILL does not bring back messages already delivered.
+
+        Done once the broker's file holds the new subscription: a save that holds it
+        was made after the broker handled it, so after the acknowledgements this
+        client sent before it."""
+        topic = f"statbus-test/sync/{time.time_ns()}"
+        self.client.subscribe(topic, 1)
+        await until(lambda: topic.encode() in broker.saved_state())
 
     def stop(self) -> None:
         self.client.disconnect()
@@ -175,12 +187,14 @@ class Subscriber:
         return [m.payload for m in self.received(topic)]
 
     async def wait_for(
-        self, check: Callable[[list[Received]], bool], within: float = 5.0
+        self, check: Callable[[list[Received]], bool], within: float = WITHIN
     ) -> list[Received]:
-        # polls: the messages arrive on paho's thread
-        with trio.fail_after(within):
-            while True:
-                got = self.received()
-                if check(got):
-                    return got
-                await trio.sleep(0.01)
+        """Until what was received passes ``check``; all of it (the messages arrive on
+        paho's thread: polled)."""
+
+        def passed() -> list[Received] | None:
+            got = self.received()
+            return got if check(got) else None
+
+        found: list[Received] = await until(passed, within=within)
+        return found

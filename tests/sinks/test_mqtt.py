@@ -370,7 +370,7 @@ async def test_broker_restart_delivers_transitions_once_in_order_without_stats_f
         await publish_stat(bus, "cpu", {"total": 1}, seq=1)
         await publish_stat(bus, "alert", [{"type": "CPU_TOTAL", "end": -1}], seq=1)
         await sub.wait_for(lambda got: len(got) == 3)
-        await sub.sync_broker_state()
+        await sub.sync_broker_state(persistent_broker)
 
         # The broker hangs (SIGSTOP): two transitions are handed over but never
         # acknowledged.  Then it dies (SIGKILL) and the sink notices.

@@ -16,6 +16,7 @@ from pipeline import config as cfg
 from pipeline.bus import Bus
 from pipeline.events import AlertEvent
 from pipeline.stages.alerts import ALERTS_TOPIC
+from tests.polling import WITHIN, until
 
 HANG = "hang"
 EPOCH = 1_700_000_000
@@ -92,12 +93,10 @@ class HttpReceiver:
         finally:
             await stream.aclose()
 
-    async def wait_for(self, n: int, within: float = 5.0) -> list[Received]:
-        with trio.fail_after(within):
-            while True:
-                if len(self.requests) >= n:
-                    return self.requests
-                await trio.sleep(0.01)
+    async def wait_for(self, n: int, within: float = WITHIN) -> list[Received]:
+        """Until ``n`` requests came in; all of them."""
+        await until(lambda: len(self.requests) >= n, within=within)
+        return self.requests
 
 
 def webhook_config(tmp: Any, *hooks: dict[str, Any]) -> cfg.Config:
