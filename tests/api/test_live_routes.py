@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import gzip
-import time
 
 import httpx
 import pytest
 
 from pipeline.plugins import PLUGINS
 from tests.conftest import LiveStatbus
+from tests.polling import sync_until
 
 
 @pytest.fixture(scope="module")
@@ -165,11 +165,7 @@ def test_extended_process_stats(http: httpx.Client, live: LiveStatbus) -> None:
     assert http.post("/processes/extended/abc").status_code == 422
     assert http.post("/processes/extended/999999999").status_code == 404
     assert http.post(f"/processes/extended/{pid}").json() is True
-    deadline = time.monotonic() + 15
-    extended: dict[str, object] = {}
-    while time.monotonic() < deadline and not extended:
-        extended = http.get("/processes/extended").json()
-        time.sleep(0.2)
+    extended: dict[str, object] = sync_until(lambda: http.get("/processes/extended").json())
     assert extended["pid"] == pid
     assert extended["extended_stats"] is True
     assert "num_fds" in extended and "num_ctx_switches" in extended
@@ -301,11 +297,12 @@ def test_alert_plugin_and_clear_routes(http: httpx.Client) -> None:
 
 
 def test_history(http: httpx.Client) -> None:
-    deadline = time.monotonic() + 10
-    cpu: dict[str, list[list[object]]] = {}
-    while time.monotonic() < deadline and len(cpu.get("user", [])) < 3:
-        cpu = http.get("/cpu/history").json()
-        time.sleep(0.5)
+
+    def three_points() -> dict[str, list[list[object]]] | None:
+        cpu: dict[str, list[list[object]]] = http.get("/cpu/history").json()
+        return cpu if len(cpu.get("user", [])) >= 3 else None
+
+    cpu = sync_until(three_points)
     assert set(cpu) == {"user", "system"}
     assert len(cpu["user"]) >= 3
     ts, value = cpu["user"][-1]

@@ -23,6 +23,7 @@ from pipeline.samplers import processes
 from pipeline.samplers.processes import ProcessesState, sample_processes
 from pipeline.samplers.programs import group_programs
 from tests.pipeline.sampler_helpers import context
+from tests.polling import sync_until
 
 LIST_PLUGINS = ["processcount", "processlist", "programlist"]
 PROCESS_FIELDS = {
@@ -187,9 +188,7 @@ def test_a_process_that_execs_shows_its_new_program() -> None:
             child.stdin.write(b"go\n")
             child.stdin.flush()
             comm = Path(f"/proc/{child.pid}/comm")
-            deadline = time.monotonic() + 5
-            while comm.read_text().strip() != "sleep" and time.monotonic() < deadline:
-                time.sleep(0.01)
+            sync_until(lambda: comm.read_text().strip() == "sleep", interval=0.01)
             data, _ = sample_processes(state, ctx)
             entry = by_pid(data["processlist"])[child.pid]
             assert (entry["name"], entry["cmdline"]) == ("sleep", ["sleep", "30"])
