@@ -16,7 +16,7 @@ from contextlib import ExitStack
 import trio
 
 from pipeline.bus import Bus, Policy
-from pipeline.stages.alerts import ALERTS_TOPIC
+from pipeline.topics import ALERTS_TOPIC
 
 #: alert transitions kept for Last-Event-ID, and queued at most for one slow client
 RESUME_SIZE = 100

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 import trio
 
 from pipeline import passwords
+from pipeline.backoff import exponential
 from pipeline.config import ApiConfig
 
 log = logging.getLogger(__name__)
@@ -285,9 +286,8 @@ class Authenticator:
         state.last_failure = now
         excess = state.failures - self._free
         if excess >= 0:
-            # 2**excess is capped before it is computed: the count may grow large
-            delay = BACKOFF_INITIAL * 2 ** min(excess, 32)
-            state.blocked_until = now + min(delay, self._backoff_max)
+            delay = exponential(excess + 1, BACKOFF_INITIAL, self._backoff_max)
+            state.blocked_until = now + delay
         self._clients[client] = state
         self._clients.move_to_end(client)
         while len(self._clients) > MAX_CLIENTS:

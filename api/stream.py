@@ -43,10 +43,8 @@ from api.http_auth import client_address, client_key
 from pipeline import codec
 from pipeline.bus import Bus, Policy, Subscription
 from pipeline.events import AlertEvent, StatEvent, ViewsEvent
-from pipeline.samplers.runner import STATS_TOPIC
-from pipeline.stages.alerts import ALERTS_TOPIC
 from pipeline.stages.state import StateStage, to_json
-from pipeline.stages.thresholds import VIEWS_TOPIC
+from pipeline.topics import ALERTS_TOPIC, STATS_TOPIC, VIEWS_TOPIC
 
 log = logging.getLogger(__name__)
 

@@ -42,18 +42,6 @@ class StatEvent(Event):
     data: Any
 
 
-@codec.register("sampler_error")
-@dataclass(frozen=True, slots=True)
-class SamplerErrorEvent(Event):
-    """A sampler failed (raised or timed out); ``attempt`` counts consecutive failures."""
-
-    sampler: str
-    ts: float
-    error: str
-    attempt: int
-    retry_in: float
-
-
 @codec.register("views")
 @dataclass(frozen=True, slots=True)
 class ViewsEvent(Event):

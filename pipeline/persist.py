@@ -11,6 +11,8 @@ from pathlib import Path
 
 import trio
 
+from pipeline.backoff import exponential
+
 log = logging.getLogger(__name__)
 
 
@@ -90,7 +92,7 @@ class SnapshotWriter:
             failures += 1
             if failures == 1:
                 log.warning("%s: cannot save to %s; retrying with backoff", self._what, self.path)
-            await trio.sleep(min(SAVE_RETRY_MAX, 2.0 ** (failures - 1)))
+            await trio.sleep(exponential(failures, 1.0, SAVE_RETRY_MAX))
             self._wanted.set()
 
     async def save(self) -> bool:

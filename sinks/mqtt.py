@@ -31,11 +31,11 @@ import orjson
 import trio
 
 from pipeline import codec
+from pipeline.backoff import exponential, jittered
 from pipeline.bus import Bus, Policy, Subscription
 from pipeline.config import Config
 from pipeline.events import AlertEvent, StatEvent
-from pipeline.samplers.runner import STATS_TOPIC
-from pipeline.stages.alerts import ALERTS_TOPIC
+from pipeline.topics import ALERTS_TOPIC, STATS_TOPIC
 from sinks.mqtt_client import WINDOW, ConnectError, Connection, Settings, default_hostname
 from sinks.mqtt_discovery import FIELDS, Discovery, Tracker
 from sinks.mqtt_layout import Layout
@@ -258,7 +258,7 @@ class MqttSink:
             self.dropped += 1
 
     async def _connect_forever(self) -> None:
-        delay = self._retry_initial
+        attempt = 0  # consecutive attempts that failed or did not last (the backoff)
         failing = False  # a failure is logged once, until the next success
         flapping = False  # connections dropping soon after they are made: logged once
         where = f"{self.settings.host}:{self.settings.port}"
@@ -291,7 +291,7 @@ class MqttSink:
                 self.last_error = self._conn.lost if self._conn else None
                 lasted = trio.current_time() - (self._connected_at or trio.current_time())
                 if lasted >= STABLE_AFTER:
-                    delay, flapping = self._retry_initial, False
+                    attempt, flapping = 0, False
                     log.warning(
                         "mqtt: connection to %s lost (%s); reconnecting", where, self.last_error
                     )
@@ -310,8 +310,8 @@ class MqttSink:
                 if self._conn is not None and not self._conn.connected:
                     self._conn.abort()
             self.state = "disconnected"
-            await trio.sleep(min(delay, self._retry_max) * random.uniform(0.75, 1.25))
-            delay = min(delay * 2, self._retry_max)
+            attempt += 1
+            await trio.sleep(jittered(exponential(attempt, self._retry_initial, self._retry_max)))
 
     async def _serve(self, conn: Connection) -> None:
         """Wait for CONNACK, then publish until the connection drops."""

@@ -268,10 +268,6 @@ class Discovery:
         }
         return self.config_topic("binary_sensor", "alert"), orjson.dumps(config)
 
-    def plugin_configs(self, plugin: str, data: Any) -> dict[str, bytes]:
-        """``{config topic: payload}`` of the entities one sample of ``plugin`` carries."""
-        return self.configs_of(list(entities(plugin, data)))
-
     def configs_of(self, found: list[Entity]) -> dict[str, bytes]:
         out: dict[str, bytes] = {}
         for entity in found:

@@ -44,12 +44,12 @@ import orjson
 import trio
 
 from pipeline import __version__, codec
+from pipeline.backoff import exponential, jittered
 from pipeline.bus import Bus, Policy, Subscription
 from pipeline.config import Config, WebhookConfig, data_dir
 from pipeline.events import AlertEvent, StatEvent
 from pipeline.persist import SAVE_TIMEOUT, SnapshotWriter
-from pipeline.samplers.runner import STATS_TOPIC
-from pipeline.stages.alerts import ALERTS_TOPIC
+from pipeline.topics import ALERTS_TOPIC, STATS_TOPIC
 from sinks.webhook_payloads import (
     DELIVERY_HEADER,
     SIGNATURE_HEADER,
@@ -276,8 +276,8 @@ class Receiver:
                 break
             self.retried += 1
             if wait is None:
-                base = self.config.backoff_initial * 2.0 ** (attempt - 1)
-                wait = min(self.config.backoff_max, base * self._rng.uniform(0.75, 1.25))
+                base = exponential(attempt, self.config.backoff_initial, math.inf)
+                wait = min(self.config.backoff_max, jittered(base, self._rng))
             log.info(
                 "webhook %s: attempt %d of %d failed (%s); retrying in %.1f s",
                 self.name,

@@ -31,7 +31,7 @@ from pipeline.config import from_mapping, load
 from pipeline.main import api_urls, serve
 from pipeline.samplers import all_samplers
 from pipeline.samplers.base import SampleContext, SamplerSpec
-from pipeline.samplers.runner import STATS_TOPIC
+from pipeline.topics import STATS_TOPIC
 from tests.conftest import QUIET_CPU
 from tests.polling import until
 from tests.sinks.conftest import Broker, Subscriber, mosquitto_binary

@@ -9,9 +9,9 @@ psutil reads.  See docs/architecture.md.
 
 Isolation is kept:
 
-* a family that **raises** is logged, counted, and retried after an exponential backoff
-  (``retry_initial * 2**(n-1)``, capped at ``retry_max``); the others in the same call
-  are unaffected;
+* a family that **raises** is logged, counted (``status``: ``/api/4/pipeline``), and
+  retried after an exponential backoff (``retry_initial * 2**(n-1)``, capped at
+  ``retry_max``: :mod:`pipeline.backoff`); the others in the same call are unaffected;
 * a family that is **slow** (still running ``SLOW_AFTER`` seconds into its call) is
   detached: the call is told to stop after it, what finished before it is published, the
   families after it go on at once in a new call, and the slow family finishes on a
@@ -41,17 +41,18 @@ from typing import Any
 import trio
 
 from pipeline import codec
+from pipeline.backoff import exponential
 from pipeline.bus import Bus
 from pipeline.config import Config
-from pipeline.events import SamplerErrorEvent, StatEvent
+from pipeline.events import StatEvent
 from pipeline.plugin_options import ALIAS_FIELD
 from pipeline.plugins import PLUGINS
 from pipeline.samplers.base import SampleContext, SamplerSpec, UniqueLabels
+from pipeline.topics import STATS_TOPIC
 
 log = logging.getLogger(__name__)
 
-STATS_TOPIC = "stats"
-ERRORS_TOPIC = "sampler_errors"
+
 #: after a priming round (some plugin not ready yet) sample again after at most this
 PRIMING_DELAY = 1.0
 #: a family still running this long into a shared call is moved to a thread of its own
@@ -377,22 +378,15 @@ class SamplerRunner:
         """Publish the results of one call, all families' samples at once (in the order
         the families finished), and count the failures."""
         raws: list[bytes] = []
-        failed: list[SamplerErrorEvent] = []
         for name, outcome, seconds in results:
-            error = self._settled(name, outcome, seconds, raws)
-            if error is not None:
-                failed.append(error)
+            self._settled(name, outcome, seconds, raws)
         # One hand-over for the round: subscribers wake once for all its samples.
         if raws:
             await self._bus.publish_many(STATS_TOPIC, raws)
-        for error in failed:
-            await self._bus.publish(ERRORS_TOPIC, error)
 
-    def _settled(
-        self, name: str, outcome: Outcome, seconds: float, raws: list[bytes]
-    ) -> SamplerErrorEvent | None:
-        """Take a family's result (its samples go to ``raws``), or count its failure (the
-        event to publish is returned); set when it is due next."""
+    def _settled(self, name: str, outcome: Outcome, seconds: float, raws: list[bytes]) -> None:
+        """Take a family's result (its samples go to ``raws``), or count its failure; set
+        when it is due next."""
         spec, status = self._specs[name], self.status[name]
         try:
             if isinstance(outcome, BaseException):
@@ -402,7 +396,8 @@ class SamplerRunner:
             # carry) is this sampler's failure; it must not take the runner down.
             batch = self._encode(spec, data)
         except Exception as exc:  # noqa: BLE001 - any sampler failure is isolated here
-            return self._failed(status, exc)
+            self._failed(status, exc)
+            return
         self._states[name] = new_state
         status.runs += 1
         status.consecutive_failures = 0
@@ -429,7 +424,6 @@ class SamplerRunner:
             priming = self._due[name] + step
             due = min(due, priming if priming > now else now + step)
         self._due[name] = due
-        return None
 
     def _next_beat(self, name: str, interval: float) -> float:
         """The family's first beat after now (one that overran is skipped, not burst)."""
@@ -445,13 +439,13 @@ class SamplerRunner:
         self._beats[name] = k
         return beat
 
-    def _failed(self, status: SamplerStatus, exc: BaseException) -> SamplerErrorEvent:
+    def _failed(self, status: SamplerStatus, exc: BaseException) -> None:
         g = self._config.global_
         status.failures += 1
         status.consecutive_failures += 1
         status.state = "failing"
         status.last_error = _describe(exc)
-        delay = min(g.retry_max, g.retry_initial * 2 ** (status.consecutive_failures - 1))
+        delay = exponential(status.consecutive_failures, g.retry_initial, g.retry_max)
         status.backoff = delay
         log.warning(
             "sampler %s failed (%s, attempt %d); retrying in %.1f s",
@@ -462,13 +456,6 @@ class SamplerRunner:
             exc_info=exc if not isinstance(exc, SamplerTimeout) else None,
         )
         self._due[status.name] = trio.current_time() + delay
-        return SamplerErrorEvent(
-            status.name,
-            self._wall_clock(),
-            status.last_error,
-            status.consecutive_failures,
-            delay,
-        )
 
     def _encode(self, spec: SamplerSpec, data: Any) -> dict[str, tuple[int, bytes | None, bool]]:
         """``{plugin: (seq, encoded StatEvent, empty)}`` for this round; raises on bad

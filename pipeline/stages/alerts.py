@@ -39,12 +39,12 @@ from pipeline.config import Config
 from pipeline.events import AlertEvent, StatEvent, ViewsEvent
 from pipeline.persist import SAVE_TIMEOUT, SnapshotWriter
 from pipeline.persist import write_atomically as _write_atomically
-from pipeline.samplers.runner import STATS_TOPIC, Demand
-from pipeline.stages.thresholds import VIEWS_TOPIC
+from pipeline.samplers.runner import Demand
+from pipeline.topics import ALERTS_TOPIC, STATS_TOPIC, VIEWS_TOPIC
 
 log = logging.getLogger(__name__)
 
-ALERTS_TOPIC = "alerts"
+
 EVENTS_FILE = "events.json"
 #: ongoing events' running figures are saved at most this often (transitions at once)
 SAVE_INTERVAL = 5.0
@@ -395,9 +395,6 @@ class AlertStage:
             if gone:
                 self._changed(save_now=True)
             command.done.set()
-
-    async def on_views(self, views: ViewsEvent) -> None:
-        await self._on_verdict(views.ts, views.alerts, views.levels)
 
     async def _on_verdict(self, ts: float, alerts: list[list[Any]], levels: dict[str, int]) -> None:
         self._levels.update(levels)

@@ -30,11 +30,11 @@ from typing import Any
 import trio
 
 from pipeline import codec
+from pipeline.backoff import exponential
 from pipeline.bus import Bus, Policy, Subscription
 from pipeline.config import Config, data_dir
 from pipeline.events import StatEvent
 from pipeline.plugins import PLUGINS
-from pipeline.samplers.runner import STATS_TOPIC
 from pipeline.stages.history_store import (
     HistoryStore,
     Loaded,
@@ -43,6 +43,7 @@ from pipeline.stages.history_store import (
     StoreUnavailable,
     Value,
 )
+from pipeline.topics import STATS_TOPIC
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +227,8 @@ class HistoryStage:
         self._dropped: set[SeriesKey] = set()
         self._resync = False  # write every point in memory at the next flush
         self._retry_at = math.inf
-        self._retry_initial = self._retry_delay = retry_initial
+        self._retry_initial = retry_initial
+        self._failures = 0  # consecutive failed writes (the backoff)
 
     # -- the pipeline side ---------------------------------------------------------
 
@@ -326,7 +328,7 @@ class HistoryStage:
             return False
         self._merge(loaded)
         self._retry_at = math.inf
-        self._retry_delay = self._retry_initial
+        self._failures = 0
         return True
 
     def _merge(self, loaded: Loaded) -> None:
@@ -350,13 +352,14 @@ class HistoryStage:
                 self._series[plugin][name] = fresh
 
     def _unavailable(self, exc: Exception) -> None:
-        self._retry_at = trio.current_time() + self._retry_delay
+        self._failures += 1
+        delay = exponential(self._failures, self._retry_initial, RETRY_MAX)
+        self._retry_at = trio.current_time() + delay
         log.warning(
             "history: cannot write to disk (%s); keeping history in memory, retrying in %gs",
             exc,
-            self._retry_delay,
+            delay,
         )
-        self._retry_delay = min(self._retry_delay * 2, RETRY_MAX)
         # Memory holds every point: once the disk is back, write them all again.
         self._resync = True
         self._pending.clear()
@@ -446,11 +449,6 @@ class HistoryStage:
         ]
 
     # -- synchronous reads for the API -----------------------------------------------
-
-    def has_history(self, plugin: str) -> bool:
-        """Whether ``plugin`` keeps a history (enabled, in the reference's list, and
-        ``history_size`` > 0)."""
-        return plugin in self._series
 
     def plugin_history(self, plugin: str, nb: int = 0) -> dict[str, list[list[Any]]]:
         """``{series name: [[iso ts, value], ...]}``, the points ``[-nb:]`` of each."""

@@ -21,7 +21,7 @@ from pipeline import codec
 from pipeline.bus import Bus, Policy
 from pipeline.events import StatEvent
 from pipeline.plugins import PLUGINS
-from pipeline.samplers.runner import STATS_TOPIC
+from pipeline.topics import STATS_TOPIC
 
 log = logging.getLogger(__name__)
 

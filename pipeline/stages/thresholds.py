@@ -30,7 +30,6 @@ from pipeline.bus import Bus, Policy
 from pipeline.config import Config
 from pipeline.events import StatEvent, ViewsEvent
 from pipeline.plugins import PLUGINS
-from pipeline.samplers.runner import STATS_TOPIC
 from pipeline.thresholds import (
     Memo,
     compute_views,
@@ -38,10 +37,11 @@ from pipeline.thresholds import (
     has_rules,
     limits_document,
 )
+from pipeline.topics import STATS_TOPIC, VIEWS_TOPIC
 
 log = logging.getLogger(__name__)
 
-VIEWS_TOPIC = "views"
+
 _STAT_TAG = codec.tag_of(StatEvent)
 
 

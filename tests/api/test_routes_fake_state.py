@@ -130,6 +130,7 @@ async def test_url_prefix() -> None:
 async def test_clear_events_routes_send_commands_to_the_alert_stage(tmp_path: Any) -> None:
     from pipeline.events import ViewsEvent
     from pipeline.stages.alerts import AlertStage
+    from pipeline.topics import VIEWS_TOPIC
 
     config = load(overrides={"alert.min_duration": 0.0})
     bus = Bus()
@@ -141,9 +142,13 @@ async def test_clear_events_routes_send_commands_to_the_alert_stage(tmp_path: An
             await nursery.start(state.run)
             await nursery.start(stage.run)
             for t, kind, level in ((0, "MEM", "WARNING"), (0, "LOAD", "CRITICAL")):
-                await stage.on_views(ViewsEvent("x", 1e9 + t, {}, [[kind, level, 90.0]], {}))
-                await stage.on_views(ViewsEvent("x", 1e9 + 9, {}, [[kind, "OK", 1.0]], {}))
-            await stage.on_views(ViewsEvent("x", 1e9 + 10, {}, [["CPU_TOTAL", "WARNING", 80]], {}))
+                await bus.publish(
+                    VIEWS_TOPIC, ViewsEvent("x", 1e9 + t, {}, [[kind, level, 90]], {})
+                )
+                await bus.publish(VIEWS_TOPIC, ViewsEvent("x", 1e9 + 9, {}, [[kind, "OK", 1]], {}))
+            await bus.publish(
+                VIEWS_TOPIC, ViewsEvent("x", 1e9 + 10, {}, [["CPU_TOTAL", "WARNING", 80]], {})
+            )
             await trio.testing.wait_all_tasks_blocked()
             status, body = await _get(client, "/alert")
             assert status == 200 and [e["type"] for e in body] == ["CPU_TOTAL", "LOAD", "MEM"]

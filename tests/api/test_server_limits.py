@@ -25,8 +25,8 @@ from api import openapi_paths, server_limits
 from api import stream as stream_module
 from pipeline.bus import Bus
 from pipeline.events import StatEvent
-from pipeline.samplers.runner import STATS_TOPIC
 from pipeline.stages.state import StateStage
+from pipeline.topics import STATS_TOPIC
 from tests.api.in_process import Answer, parse_head, serve_root_app
 
 #: hypercorn's own keep-alive timeout: the tests' deadlines must not be met by it

@@ -28,10 +28,8 @@ from api import alert_log as alert_log_module
 from api import stream as stream_module
 from pipeline.bus import Bus
 from pipeline.events import AlertEvent, StatEvent, ViewsEvent
-from pipeline.samplers.runner import STATS_TOPIC
-from pipeline.stages.alerts import ALERTS_TOPIC
 from pipeline.stages.state import StateStage
-from pipeline.stages.thresholds import VIEWS_TOPIC
+from pipeline.topics import ALERTS_TOPIC, STATS_TOPIC, VIEWS_TOPIC
 from tests.api.in_process import serve_root_app
 from tests.conftest import QUIET_HOST, LiveStatbus, start_statbus, toml_sections
 

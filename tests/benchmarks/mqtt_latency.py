@@ -53,7 +53,7 @@ from pipeline.config import load
 from pipeline.events import StatEvent
 from pipeline.main import serve
 from pipeline.plugins import SAMPLED
-from pipeline.samplers.runner import STATS_TOPIC
+from pipeline.topics import STATS_TOPIC
 from sinks.mqtt_layout import Layout
 
 DEVICE = "bench"

@@ -15,8 +15,9 @@ from pipeline import config as cfg
 from pipeline.bus import Bus, Policy
 from pipeline.samplers.base import SampleContext, SamplerSpec
 from pipeline.samplers.runner import SamplerRunner
-from pipeline.stages.alerts import ALERTS_TOPIC, AlertStage
+from pipeline.stages.alerts import AlertStage
 from pipeline.stages.thresholds import ThresholdStage
+from pipeline.topics import ALERTS_TOPIC
 from tests.virtual_clock import VirtualClock
 
 EPOCH = 1_800_000_000.0

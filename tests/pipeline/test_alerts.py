@@ -13,9 +13,8 @@ import trio
 from pipeline.bus import Bus, Policy
 from pipeline.config import load
 from pipeline.events import AlertEvent, StatEvent, ViewsEvent
-from pipeline.samplers.runner import STATS_TOPIC, Demand
+from pipeline.samplers.runner import Demand
 from pipeline.stages.alerts import (
-    ALERTS_TOPIC,
     EVENTS_FILE,
     VIEWS_TOPIC,
     AlertStage,
@@ -23,6 +22,7 @@ from pipeline.stages.alerts import (
     global_message,
     top_processes,
 )
+from pipeline.topics import ALERTS_TOPIC, STATS_TOPIC
 
 T0 = 1_800_000_000
 PROCS = [

@@ -9,7 +9,7 @@ import pytest
 
 from pipeline import codec
 from pipeline.codec import CodecError
-from pipeline.events import Event, SamplerErrorEvent, StatEvent
+from pipeline.events import AlertEvent, Event, StatEvent, ViewsEvent
 
 # A sample shaped like a Glances v4 "cpu" / "network" payload, with every msgpack-native
 # type the samplers produce: nested dicts and lists, int keys, floats, None, bools,
@@ -39,9 +39,10 @@ NETWORK_DATA = [
         StatEvent("uptime", 0.0, 2**40, "3 days, 4:05:06"),
         StatEvent("percpu", 1.5, 7, {0: {"cpu_number": 0}, 1: {"cpu_number": 1}}),
         StatEvent("fs", 2.0, 1, []),
-        SamplerErrorEvent("disk", 1_700_000_000.25, "SamplerTimeout: no answer", 3, 4.0),
+        ViewsEvent("cpu", 1_700_000_000.25, {"user": {"decoration": "OK"}}, [], {"cpu": 0}),
+        AlertEvent("opened", 1_700_000_000.5, {"type": "CPU_TOTAL", "state": "WARNING"}),
     ],
-    ids=["cpu-dict", "network-list", "uptime-str", "int-keys", "empty-list", "error"],
+    ids=["cpu-dict", "network-list", "uptime-str", "int-keys", "empty-list", "views", "alert"],
 )
 def test_event_round_trip_is_exact(event: Event) -> None:
     raw = event.to_msgpack()
@@ -174,7 +175,7 @@ def test_prefix_matches_exactly_the_events_starting_with_those_fields() -> None:
         StatEvent("processcount", 1.0, 3, {}),
         StatEvent("processlist2", 1.0, 3, []),
         StatEvent("process", 1.0, 3, []),
-        SamplerErrorEvent("processlist", 1.0, "x", 1, 1.0),
+        ViewsEvent("processlist", 1.0, {}, [], {}),
     ):
         assert not other.to_msgpack().startswith(processlist)
     long_name = "x" * 40  # past msgpack's fixstr
@@ -190,7 +191,7 @@ def test_fields_decodes_only_the_named_fields() -> None:
     assert codec.fields(raw, StatEvent, ("plugin", "seq")) == ("network", 42)
     assert codec.fields(raw, StatEvent, ("data",)) == (NETWORK_DATA,)
     with pytest.raises(CodecError):
-        codec.fields(raw, SamplerErrorEvent, ("sampler",))
+        codec.fields(raw, AlertEvent, ("transition",))
     with pytest.raises(CodecError):
         codec.fields(raw, StatEvent, ("nope",))
     with pytest.raises(CodecError):

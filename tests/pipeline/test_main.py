@@ -123,7 +123,7 @@ async def test_the_process_lists_are_sampled_for_the_api_and_exports_only() -> N
     rounds (not a time window), and the alert is made certain by thresholds that any
     memory use exceeds."""
     from pipeline.bus import Policy
-    from pipeline.samplers.runner import STATS_TOPIC
+    from pipeline.topics import STATS_TOPIC
 
     rounds = 5  # processcount samples watched after the wanted lists have appeared
 

@@ -8,9 +8,9 @@ import trio
 
 from pipeline import codec
 from pipeline.bus import Bus
-from pipeline.events import SamplerErrorEvent, StatEvent
-from pipeline.samplers.runner import STATS_TOPIC
+from pipeline.events import AlertEvent, StatEvent
 from pipeline.stages.state import StateStage
+from pipeline.topics import STATS_TOPIC
 
 
 def stat(plugin: str, seq: int, data: object) -> bytes:
@@ -54,7 +54,7 @@ def test_sample_is_decoded_and_encoded_once_on_demand() -> None:
 def test_unknown_plugins_and_other_events_are_ignored() -> None:
     state = StateStage(Bus(), ["cpu"])
     state.update_raw(stat("gpu", 1, [{"x": 1}]))
-    state.update_raw(SamplerErrorEvent("cpu", 1.0, "boom", 1, 1.0).to_msgpack())
+    state.update_raw(AlertEvent("opened", 1.0, {"type": "CPU_TOTAL"}).to_msgpack())
     assert state.version == 0
     assert state.get("cpu") == {}
 

@@ -11,9 +11,9 @@ import trio.testing
 from pipeline.bus import Bus, Policy
 from pipeline.config import Config, from_mapping, load
 from pipeline.events import StatEvent, ViewsEvent
-from pipeline.samplers.runner import STATS_TOPIC
-from pipeline.stages.thresholds import VIEWS_TOPIC, ThresholdStage
+from pipeline.stages.thresholds import ThresholdStage
 from pipeline.thresholds import Verdict, compute_views, effective_limits, limits_document
+from pipeline.topics import STATS_TOPIC, VIEWS_TOPIC
 
 #: the spec's ``/all/limits`` example was taken on a 16-core machine
 NCPU = 16
@@ -663,8 +663,8 @@ async def test_plugins_without_rules_publish_no_views_but_answer_them() -> None:
     DEFAULT, and large), but its views are made on request, once per sample."""
     from pipeline.bus import Bus, Policy
     from pipeline.config import load
-    from pipeline.samplers.runner import STATS_TOPIC
-    from pipeline.stages.thresholds import VIEWS_TOPIC, ThresholdStage
+    from pipeline.stages.thresholds import ThresholdStage
+    from pipeline.topics import STATS_TOPIC, VIEWS_TOPIC
 
     bus = Bus()
     stage = ThresholdStage(bus, load(), ["processlist", "mem", "alert"], ncpu=2)

@@ -18,8 +18,7 @@ from pipeline.bus import Bus
 from pipeline.config import from_mapping
 from pipeline.events import AlertEvent, StatEvent
 from pipeline.samplers import all_samplers
-from pipeline.samplers.runner import STATS_TOPIC
-from pipeline.stages.alerts import ALERTS_TOPIC
+from pipeline.topics import ALERTS_TOPIC, STATS_TOPIC
 from sinks.mqtt import MqttSink
 from tests.pipeline.sampler_helpers import context
 from tests.polling import until

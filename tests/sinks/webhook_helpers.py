@@ -15,7 +15,7 @@ import trio
 from pipeline import config as cfg
 from pipeline.bus import Bus
 from pipeline.events import AlertEvent
-from pipeline.stages.alerts import ALERTS_TOPIC
+from pipeline.topics import ALERTS_TOPIC
 from tests.polling import WITHIN, until
 
 HANG = "hang"
