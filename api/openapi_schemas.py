@@ -19,8 +19,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pipeline.fields import FIELDS, FieldInfo
-from pipeline.plugins import PLUGINS, PluginInfo
+from pipeline.plugins import FIELDS, PLUGINS, FieldInfo, PluginInfo
 
 Schema = dict[str, Any]
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.errors import ApiError
-from pipeline.fields import FIELDS
-from pipeline.plugins import PluginInfo
+from pipeline.plugins import FIELDS, PluginInfo
 
 
 def _unknown_field(info: PluginInfo, item: str) -> ApiError:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline import passwords, plugin_options
+from pipeline import passwords
 from pipeline.checks import REDACTED as REDACTED  # re-exported
 from pipeline.checks import Check, choice_list, http_url, url_without_secrets
 from pipeline.checks import ConfigError as ConfigError  # re-exported: callers catch it here
@@ -26,7 +26,7 @@ from pipeline.checks import number as _number
 from pipeline.checks import regex_list as _regex_list
 from pipeline.checks import string as _string
 from pipeline.checks import string_list as _string_list
-from pipeline.plugins import PLUGINS, SAMPLED
+from pipeline.plugins import PLUGINS, SAMPLED, option_defaults, option_schema
 
 #: keys whose values are never shown: not in /config, check-config, nor an error message
 SECRET_KEYS = frozenset({"password", "secret"})
@@ -152,15 +152,13 @@ class PluginConfig:
     logs: Mapping[str, bool] = field(default_factory=dict)
     #: item name -> alias (``alias = "sda:System,sdb:Data"``)
     alias: Mapping[str, str] = field(default_factory=dict)
-    #: the plugin's own keys (:mod:`pipeline.plugin_options`), every one present
+    #: the plugin's own keys (its descriptor's ``options``), every one present
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
 def default_plugin_config(name: str) -> PluginConfig:
     """A plugin's built-in section: off for those the reference ships disabled."""
-    return PluginConfig(
-        disable=PLUGINS[name].default_disable, options=plugin_options.defaults(name)
-    )
+    return PluginConfig(disable=PLUGINS[name].default_disable, options=option_defaults(name))
 
 
 WEBHOOK_FORMATS = ("statbus", "alertmanager")
@@ -501,7 +499,7 @@ def _merge_plugin(name: str, base: PluginConfig, raw: Any) -> PluginConfig:
         raise ConfigError(name, raw, "must be a table")
     fixed = {k: v for k, v in raw.items() if k in _PLUGIN_SCHEMA}
     limits, logs = dict(base.limits), dict(base.logs)
-    own = plugin_options.schema(name)
+    own = option_schema(name)
     options, alias = dict(base.options), base.alias
     for key, value in raw.items():
         full = f"{name}.{key}"

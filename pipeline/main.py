@@ -22,9 +22,10 @@ import trio
 
 from pipeline.bus import Bus
 from pipeline.config import Config, data_dir
+from pipeline.plugins import ON_DEMAND
 from pipeline.samplers import all_samplers
 from pipeline.samplers.base import SamplerSpec
-from pipeline.samplers.runner import ON_DEMAND, RuntimeOptions, SamplerRunner
+from pipeline.samplers.runner import RuntimeOptions, SamplerRunner
 from pipeline.stages.alerts import AlertStage
 from pipeline.stages.history import HistoryStage
 from pipeline.stages.state import StateStage

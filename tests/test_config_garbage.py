@@ -25,18 +25,20 @@ from typing import Any
 
 import pytest
 
-from pipeline import cli, plugin_options
+from pipeline import cli
 from pipeline import config as cfg
+from pipeline.checks import Option
+from pipeline.plugins import ALIASED, OPTIONS, amps, folders, option_schema, ports
 
 STATBUS = [sys.executable, "-m", "pipeline.cli"]
 #: the effective configuration of the built-in defaults, as check-config prints it
 EFFECTIVE: dict[str, Any] = tomllib.loads(cfg.to_toml(cfg.load(), redact=False))
 #: the arrays of tables among the plugin options: (section, key) -> (entry schema, the
 #: required keys with valid values)
-TABLE_LISTS: dict[tuple[str, str], tuple[dict[str, plugin_options.Option], dict[str, Any]]] = {
-    ("ports", "port"): (plugin_options._PORT_TARGET, {"host": "192.0.2.1"}),
-    ("folders", "folder"): (plugin_options._FOLDER, {"path": "/tmp"}),
-    ("amps", "amp"): (plugin_options._AMP, {"name": "a", "regex": "x"}),
+TABLE_LISTS: dict[tuple[str, str], tuple[dict[str, Option], dict[str, Any]]] = {
+    ("ports", "port"): (ports.PORT_TARGET, {"host": "192.0.2.1"}),
+    ("folders", "folder"): (folders.FOLDER, {"path": "/tmp"}),
+    ("amps", "amp"): (amps.AMP, {"name": "a", "regex": "x"}),
 }
 WEBHOOK_REQUIRED = {"url": "http://127.0.0.1:9/hook"}
 #: values that are shown as ******** (never quoted back in an error)
@@ -99,7 +101,7 @@ def key_cases() -> Iterator[tuple[str, list[Case]]]:
     """Every key: ``(dotted key, its cases)``."""
     for section, body in EFFECTIVE.items():
         keys = dict(body)
-        if section in plugin_options.ALIASED:
+        if section in ALIASED:
             keys["alias"] = ""  # only shown when set; a string or a table
         for key, default in keys.items():
             if isinstance(default, dict):  # [mqtt.homeassistant]
@@ -248,7 +250,7 @@ def test_the_cases_cover_every_key_of_every_schema() -> None:
     expected |= {f"mqtt.homeassistant.{k}" for k in cfg._SCHEMA["mqtt.homeassistant"]}
     for plugin in cfg.SAMPLED:
         expected |= {f"{plugin}.{k}" for k in cfg._PLUGIN_SCHEMA}
-        for key in plugin_options.schema(plugin):
+        for key in option_schema(plugin):
             if (plugin, key) in TABLE_LISTS:
                 schema, _ = TABLE_LISTS[(plugin, key)]
                 expected |= {f"{plugin}.{key}[0].{k}" for k in schema}
@@ -258,7 +260,7 @@ def test_the_cases_cover_every_key_of_every_schema() -> None:
     assert expected <= keys, sorted(expected - keys)
     # and every array-of-tables option is known here as one: given [{}], a table list
     # names the entry ("x[0]...") in its error
-    for plugin, options in plugin_options.OPTIONS.items():
+    for plugin, options in OPTIONS.items():
         for key, option in options.items():
             try:
                 option.check(f"{plugin}.{key}", [{}])

@@ -67,19 +67,3 @@ def as_configured(value: float) -> int | float:
     """A configured number as the reference serves it: ``30.0`` as ``30`` (its INI
     values are integers when they can be), a fraction kept (``0.5``)."""
     return int(value) if float(value).is_integer() else value
-
-
-class UniqueLabels:
-    """Hands out unique labels: a repeated one gets `` 1``, `` 2``... appended (the
-    sensors sampler's labels, and the runner's after an alias renamed some)."""
-
-    def __init__(self) -> None:
-        self._seen: set[str] = set()
-
-    def unique(self, label: str) -> str:
-        candidate, n = label, 0
-        while candidate in self._seen:
-            n += 1
-            candidate = f"{label} {n}"
-        self._seen.add(candidate)
-        return candidate

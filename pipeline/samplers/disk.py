@@ -124,7 +124,7 @@ def _fs_filter(config: Any) -> Callable[[dict[str, Any]], bool] | None:
     cached = _FILTER
     if cached is not None and cached[0] is config:
         return cached[1]
-    from pipeline.samplers.runner import display_filter  # the runner's own rule
+    from pipeline.plugins.items import display_filter  # the runner's own rule
 
     shown = display_filter("fs", config)
     _FILTER = (config, shown)

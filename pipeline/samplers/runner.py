@@ -23,15 +23,14 @@ Isolation is kept:
   stale NFS mount) cannot pile up threads.
 
 Before a list plugin's entries are published, the runner applies the plugin's ``hide`` /
-``show`` and ``alias`` options (:func:`item_rules`), the same way for every plugin, so
-a sampler does not have to (docs/plugins/options.md).
+``show`` and ``alias`` options (:func:`pipeline.plugins.items.item_rules`), the same way
+for every plugin, so a sampler does not have to (docs/plugins/options.md).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -45,9 +44,9 @@ from pipeline.backoff import exponential
 from pipeline.bus import Bus
 from pipeline.config import Config
 from pipeline.events import StatEvent
-from pipeline.plugin_options import ALIAS_FIELD
-from pipeline.plugins import PLUGINS
-from pipeline.samplers.base import SampleContext, SamplerSpec, UniqueLabels
+from pipeline.plugins import ON_DEMAND, PLUGINS
+from pipeline.plugins.items import item_rules
+from pipeline.samplers.base import SampleContext, SamplerSpec
 from pipeline.topics import STATS_TOPIC
 
 log = logging.getLogger(__name__)
@@ -89,12 +88,6 @@ class SamplerStatus:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self), plugins=list(self.plugins))
-
-
-#: plugins sampled only while something reads them: the process lists are most of a
-#: sampling round's cost, and with the API off and MQTT not exporting them only the
-#: alert stage reads them, and only while an alert may tally its top processes
-ON_DEMAND = frozenset({"processlist", "programlist"})
 
 
 class Demand:
@@ -529,133 +522,6 @@ def valid_text(value: Any) -> Any:
     if isinstance(value, dict):
         return {valid_text(k): valid_text(v) for k, v in value.items()}
     return value
-
-
-def _finder(aliases: Mapping[str, str]) -> Callable[[str], str | None]:
-    """Looks a name up in ``aliases``: exactly, else ignoring case (the reference
-    lower-cases both sides); the first name written wins among those equal but for
-    case."""
-    exact = dict(aliases)
-    folded: dict[str, str] = {}
-    for name, alias in exact.items():
-        folded.setdefault(name.casefold(), alias)
-
-    def find(name: str) -> str | None:
-        alias = exact.get(name)
-        return alias if alias is not None else folded.get(name.casefold())
-
-    return find
-
-
-def alias_lookup(plugin: str, config: Config) -> Callable[[Entry], str | None] | None:
-    """The alias of an entry of ``plugin`` (``alias = "name:Alias,..."``), or ``None``
-    when the plugin has no alias configured.
-
-    The name looked up is the entry's key value; for sensors, its ``label``, then
-    ``<label>_<type>`` (``"Core 0_temperature_core"``), as the reference's sensors
-    plugin does."""
-    info, aliases = PLUGINS[plugin], config.plugins[plugin].alias
-    if info.key is None or not aliases:
-        return None
-    key, find = info.key, _finder(aliases)
-    if plugin == "sensors":
-
-        def sensor_alias(entry: Entry) -> str | None:
-            label = str(entry.get(key, ""))
-            found = find(label)
-            return found if found is not None else find(f"{label}_{entry.get('type')}")
-
-        return sensor_alias
-    return lambda entry: find(str(entry.get(key, "")))
-
-
-#: fields matched by ``hide``/``show`` besides the key, as in the reference (fs matches
-#: the mount point or the device: ``is_display_any(mnt_point, device_name)``)
-ALSO_MATCHED = {"fs": ("device_name",)}
-
-
-def display_filter(plugin: str, config: Config) -> Callable[[Entry], bool] | None:
-    """The reference's ``is_display`` for a list plugin's ``hide``/``show`` options, or
-    ``None`` when it has neither.
-
-    A regex matches the item's key value whole, ignoring case, or the item's alias (fs:
-    also its ``device_name``, or that one's alias).  With ``show``, only the items it
-    matches are kept (``show`` wins over ``hide``); else every item ``hide`` does not
-    match.  Sensors are matched on their label as sampled, before the alias replaces
-    it, and on the alias."""
-    info, options = PLUGINS[plugin], config.plugins[plugin]
-    if info.kind != "list" or info.key is None or not (options.hide or options.show):
-        return None
-    fields = ALSO_MATCHED.get(plugin, ())
-    show = [re.compile(r, re.IGNORECASE) for r in options.show]
-    hide = [re.compile(r, re.IGNORECASE) for r in options.hide]
-    regexes = show or hide
-    key, alias_of, find = info.key, alias_lookup(plugin, config), _finder(options.alias)
-
-    def names(entry: Entry) -> list[str]:
-        out = [str(entry.get(key, ""))]
-        alias = alias_of(entry) if alias_of is not None else None
-        if alias is not None:
-            out.append(alias)
-        for other in fields:  # another field: matched with its own alias
-            value = entry.get(other)
-            if value is not None:
-                out.append(str(value))
-                if (alias := find(str(value))) is not None:
-                    out.append(alias)
-        return out
-
-    def shown(entry: Entry) -> bool:
-        matched = any(r.fullmatch(name) for name in names(entry) for r in regexes)
-        return matched if show else not matched
-
-    return shown
-
-
-def item_rules(plugin: str, config: Config) -> Callable[[list[Any]], list[Any]] | None:
-    """What the runner does to a list plugin's entries before publishing them: drop
-    those :func:`display_filter` hides, then write the aliases
-    (:data:`pipeline.plugin_options.ALIAS_FIELD`: network, diskio and fs entries get an
-    ``alias`` field, a sensor's alias replaces its ``label``).  ``None`` when the plugin
-    has neither filter nor alias.
-
-    Entries are copied before they are changed, never changed in place.  A sensor label
-    an alias makes equal to another's gets `` 1``, `` 2``... appended, as the sampler
-    does, so that labels stay unique keys."""
-    shown = display_filter(plugin, config)
-    alias_of = alias_lookup(plugin, config)
-    target = ALIAS_FIELD.get(plugin) if alias_of is not None else None
-    if shown is None and target is None:
-        return None
-    renames_key = target is not None and target == PLUGINS[plugin].key
-
-    def apply(entries: list[Any]) -> list[Any]:
-        out: list[Any] = []
-        for entry in entries:
-            if not isinstance(entry, dict):
-                out.append(entry)
-                continue
-            if shown is not None and not shown(entry):
-                continue
-            if target is not None and alias_of is not None:
-                alias = alias_of(entry)
-                if alias is not None:
-                    entry = {**entry, target: alias}
-            out.append(entry)
-        if renames_key and target is not None:
-            _unique(out, target)
-        return out
-
-    return apply
-
-
-def _unique(entries: list[Any], key: str) -> None:
-    """Make ``entry[key]`` unique (in place on the list, copying an entry it renames)."""
-    labels = UniqueLabels()
-    for i, entry in enumerate(entries):
-        value = entry.get(key) if isinstance(entry, dict) else None
-        if isinstance(value, str) and (candidate := labels.unique(value)) != value:
-            entries[i] = {**entry, key: candidate}
 
 
 def _timeout(seconds: float) -> SamplerTimeout:

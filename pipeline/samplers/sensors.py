@@ -32,7 +32,8 @@ from typing import Any
 
 import psutil
 
-from pipeline.samplers.base import SampleContext, SamplerSpec, UniqueLabels
+from pipeline.plugins.items import UniqueLabels
+from pipeline.samplers.base import SampleContext, SamplerSpec
 
 log = logging.getLogger(__name__)
 

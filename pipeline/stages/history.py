@@ -1,7 +1,7 @@
 """The history stage: one bounded series per stat the reference keeps a history of.
 
 It subscribes to ``stats`` losslessly (one point per sample, none skipped) and appends
-one point per ``StatEvent`` to each of the plugin's series (:data:`HISTORY_FIELDS`),
+one point per ``StatEvent`` to each of the plugin's series (its descriptor's ``history``),
 named as the reference names them: the field for dict plugins (``user``),
 ``<key value>_<field>`` for list plugins (``eth0_bytes_recv_rate_per_sec``,
 ``/_percent``, ``0_user``).
@@ -34,7 +34,7 @@ from pipeline.backoff import exponential
 from pipeline.bus import Bus, Policy, Subscription
 from pipeline.config import Config, data_dir
 from pipeline.events import StatEvent
-from pipeline.plugins import PLUGINS
+from pipeline.plugins import HISTORY_FIELDS, PLUGINS
 from pipeline.stages.history_store import (
     HistoryStore,
     Loaded,
@@ -46,22 +46,6 @@ from pipeline.stages.history_store import (
 from pipeline.topics import STATS_TOPIC
 
 log = logging.getLogger(__name__)
-
-#: the reference's ``items_history_list``: the fields kept per plugin
-HISTORY_FIELDS: dict[str, tuple[str, ...]] = {
-    "cpu": ("user", "system"),
-    "percpu": ("user", "system"),
-    "load": ("min1", "min5", "min15"),
-    "mem": ("percent",),
-    "memswap": ("percent",),
-    "fs": ("percent",),
-    "network": ("bytes_recv_rate_per_sec", "bytes_sent_rate_per_sec"),
-    "diskio": ("read_bytes_rate_per_sec", "write_bytes_rate_per_sec"),
-    "processcount": ("total", "running", "sleeping", "thread"),
-    "quicklook": ("cpu", "percpu", "mem", "swap", "load"),
-    "gpu": ("proc", "mem"),
-    "containers": ("cpu_percent",),
-}
 
 FILE_NAME = "history.sqlite"
 #: a pending-write buffer larger than this (the disk is stuck) is dropped; the whole

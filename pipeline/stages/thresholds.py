@@ -30,13 +30,7 @@ from pipeline.bus import Bus, Policy
 from pipeline.config import Config
 from pipeline.events import StatEvent, ViewsEvent
 from pipeline.plugins import PLUGINS
-from pipeline.thresholds import (
-    Memo,
-    compute_views,
-    effective_limits,
-    has_rules,
-    limits_document,
-)
+from pipeline.plugins.judge import Memo, compute_views, effective_limits, has_rules, limits_document
 from pipeline.topics import STATS_TOPIC, VIEWS_TOPIC
 
 log = logging.getLogger(__name__)

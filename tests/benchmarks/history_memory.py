@@ -33,7 +33,8 @@ from typing import Any
 from pipeline.bus import Bus
 from pipeline.config import load
 from pipeline.events import StatEvent
-from pipeline.stages.history import HISTORY_FIELDS, HistoryStage, history_points
+from pipeline.plugins import HISTORY_FIELDS
+from pipeline.stages.history import HistoryStage, history_points
 from pipeline.stages.history_store import HistoryStore
 
 T0 = 1_795_792_581.0

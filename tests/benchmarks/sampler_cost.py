@@ -49,10 +49,10 @@ import trio
 from pipeline.bus import Bus
 from pipeline.config import Config, load
 from pipeline.events import StatEvent
-from pipeline.plugins import PLUGINS, SAMPLED
+from pipeline.plugins import ON_DEMAND, PLUGINS, SAMPLED
 from pipeline.samplers import all_samplers
 from pipeline.samplers.base import SampleContext
-from pipeline.samplers.runner import ON_DEMAND, RuntimeOptions, SamplerRunner
+from pipeline.samplers.runner import RuntimeOptions, SamplerRunner
 from pipeline.stages.state import StateStage
 
 

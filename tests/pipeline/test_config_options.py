@@ -1,4 +1,4 @@
-"""The plugin-specific keys (pipeline/plugin_options.py): defaults, checks, arrays of
+"""The plugin-specific keys (their descriptors in pipeline/plugins/): defaults, checks, arrays of
 tables, aliases, and their round trip through ``check-config``'s TOML."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 from pipeline import config as cfg
 from pipeline.config import ConfigError
-from pipeline.plugin_options import OPTIONS
+from pipeline.plugins import OPTIONS
 
 
 def test_every_plugin_option_has_its_default_when_unset() -> None:

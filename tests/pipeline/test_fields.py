@@ -5,8 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pipeline.fields import FIELDS, FieldInfo
-from pipeline.plugins import PLUGINS
+from pipeline.plugins import FIELDS, PLUGINS, FieldInfo
 from pipeline.samplers import all_samplers
 from tests.pipeline.sampler_helpers import context
 

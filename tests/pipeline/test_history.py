@@ -422,7 +422,7 @@ def test_memory_with_every_default_series_full_is_under_8_mb(tmp_path: Path) -> 
 
     from pipeline.config import load
     from pipeline.events import StatEvent
-    from pipeline.stages.history import HISTORY_FIELDS
+    from pipeline.plugins import HISTORY_FIELDS
     from tests.benchmarks.history_memory import T0, sample
 
     host = argparse.Namespace(cpus=8, interfaces=8, disks=8, mounts=8)

@@ -21,9 +21,9 @@ import psutil
 import pytest
 
 from pipeline.config import Config, from_mapping
+from pipeline.plugins.items import display_filter, item_rules
 from pipeline.samplers import disk, network, processes, procfs, sensors
 from pipeline.samplers.base import SampleContext
-from pipeline.samplers.runner import display_filter, item_rules
 from tests.pipeline.sampler_helpers import LOOPBACK_ONLY, context, two_rounds
 
 

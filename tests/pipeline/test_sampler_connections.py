@@ -15,8 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from pipeline.fields import FIELDS
-from pipeline.plugins import PLUGINS
+from pipeline.plugins import FIELDS, PLUGINS
 from pipeline.samplers import connections, procfs
 from pipeline.samplers.connections import parse_tcp_states, sample_connections
 from tests.pipeline.sampler_helpers import context

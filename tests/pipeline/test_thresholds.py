@@ -11,8 +11,8 @@ import trio.testing
 from pipeline.bus import Bus, Policy
 from pipeline.config import Config, from_mapping, load
 from pipeline.events import StatEvent, ViewsEvent
+from pipeline.plugins.judge import Verdict, compute_views, effective_limits, limits_document
 from pipeline.stages.thresholds import ThresholdStage
-from pipeline.thresholds import Verdict, compute_views, effective_limits, limits_document
 from pipeline.topics import STATS_TOPIC, VIEWS_TOPIC
 
 #: the spec's ``/all/limits`` example was taken on a 16-core machine
@@ -437,7 +437,7 @@ def test_a_memo_kept_across_samples_changes_no_verdict() -> None:
     """The stage hands every sample of a plugin the same memo (limits looked up once per
     stat): each verdict equals the one judged without it, and item names that come and
     go (containers' interfaces) cannot grow it without bound."""
-    from pipeline.thresholds import MEMO_SIZE
+    from pipeline.plugins.judge import MEMO_SIZE
 
     toml = {"wlan0_rx_warning": 1e6, "wlan0_rx_log": True, "rx_log": False, "tx_careful": 10.0}
     config = from_mapping({"network": toml})

@@ -12,13 +12,9 @@ from pipeline.bus import Bus
 from pipeline.config import Config, from_mapping
 from pipeline.events import StatEvent
 from pipeline.plugins import PLUGINS
+from pipeline.plugins.amps import amps_level
+from pipeline.plugins.judge import Verdict, has_rules, limits_document
 from pipeline.stages.thresholds import ThresholdStage
-from pipeline.thresholds import (
-    Verdict,
-    has_rules,
-    limits_document,
-)
-from pipeline.thresholds_plugins import amps_level
 from tests.pipeline.test_thresholds import deco, judge
 
 NCPU = 16  # the spec's /all/limits example was taken on a 16-core machine
