@@ -46,9 +46,8 @@ from dataclasses import dataclass, field
 
 import trio
 
-from pipeline import passwords
 from pipeline.backoff import exponential
-from pipeline.config import ApiConfig
+from pipeline.config import ApiConfig, passwords
 
 log = logging.getLogger(__name__)
 

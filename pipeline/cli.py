@@ -11,8 +11,8 @@ from typing import Any
 
 import trio
 
-from pipeline import __version__, passwords
-from pipeline.config import Config, ConfigError, load, to_toml
+from pipeline import __version__
+from pipeline.config import Config, ConfigError, load, passwords, to_toml
 
 EXIT_CONFIG = 2
 #: hash-password: the two passwords typed differ, or none was given

@@ -85,7 +85,7 @@ def _warn_about_access(config: Config) -> None:
                 api.bind,
             )
         return
-    from pipeline import passwords
+    from pipeline.config import passwords
 
     if passwords.parse(api.password) is None:
         log.info(

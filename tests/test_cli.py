@@ -148,7 +148,7 @@ def test_sigterm_with_unreachable_broker_and_receiver_exits_in_time(tmp_path: Pa
 
 
 def test_hash_password_reads_stdin_and_prints_a_hash_that_verifies(tmp_path: Path) -> None:
-    from pipeline import passwords
+    from pipeline.config import passwords
 
     out = subprocess.run(
         [*STATBUS, "hash-password", "--iterations", "1000"],
@@ -177,7 +177,7 @@ def test_hash_password_asks_twice_at_a_terminal() -> None:
     import os
     import pty
 
-    from pipeline import passwords
+    from pipeline.config import passwords
 
     def ask(first: str, second: str) -> tuple[int, str]:
         leader, follower = pty.openpty()

@@ -28,7 +28,7 @@ import pytest
 from pipeline import cli
 from pipeline import config as cfg
 from pipeline.checks import Option
-from pipeline.plugins import ALIASED, OPTIONS, amps, folders, option_schema, ports
+from pipeline.plugins import ALIASED, OPTIONS, SAMPLED, amps, folders, option_schema, ports
 
 STATBUS = [sys.executable, "-m", "pipeline.cli"]
 #: the effective configuration of the built-in defaults, as check-config prints it
@@ -150,7 +150,7 @@ def key_cases() -> Iterator[tuple[str, list[Case]]]:
 def _webhook_defaults() -> dict[str, Any]:
     hook = cfg.WebhookConfig(url=WEBHOOK_REQUIRED["url"])
     out = {}
-    for key in cfg._WEBHOOK_SCHEMA:
+    for key in cfg.WEBHOOK_SCHEMA:
         value = getattr(hook, key)
         out[key] = dict(value) if key == "headers" else value
     return out
@@ -245,18 +245,18 @@ KEY_CASES = dict(key_cases())
 def test_the_cases_cover_every_key_of_every_schema() -> None:
     """Nothing of the schemas is left out of the generated cases."""
     keys = set(KEY_CASES)
-    expected = {f"{s}.{k}" for s in ("global", "api", "alert", "mqtt") for k in cfg._SCHEMA[s]}
+    expected = {f"{s}.{k}" for s in ("global", "api", "alert", "mqtt") for k in cfg.SCHEMA[s]}
     expected -= {"mqtt.homeassistant"}
-    expected |= {f"mqtt.homeassistant.{k}" for k in cfg._SCHEMA["mqtt.homeassistant"]}
-    for plugin in cfg.SAMPLED:
-        expected |= {f"{plugin}.{k}" for k in cfg._PLUGIN_SCHEMA}
+    expected |= {f"mqtt.homeassistant.{k}" for k in cfg.SCHEMA["mqtt.homeassistant"]}
+    for plugin in SAMPLED:
+        expected |= {f"{plugin}.{k}" for k in cfg.PLUGIN_SCHEMA}
         for key in option_schema(plugin):
             if (plugin, key) in TABLE_LISTS:
                 schema, _ = TABLE_LISTS[(plugin, key)]
                 expected |= {f"{plugin}.{key}[0].{k}" for k in schema}
             else:
                 expected.add(f"{plugin}.{key}")
-    expected |= {f"webhooks[0].{k}" for k in cfg._WEBHOOK_SCHEMA}
+    expected |= {f"webhooks[0].{k}" for k in cfg.WEBHOOK_SCHEMA}
     assert expected <= keys, sorted(expected - keys)
     # and every array-of-tables option is known here as one: given [{}], a table list
     # names the entry ("x[0]...") in its error

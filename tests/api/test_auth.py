@@ -24,9 +24,8 @@ from hypercorn.trio import serve as hypercorn_serve
 from api import ApiHandles, create_app
 from api import http_auth as auth_module
 from api.http import HttpRules
-from pipeline import passwords
 from pipeline.bus import Bus
-from pipeline.config import load
+from pipeline.config import load, passwords
 from pipeline.events import StatEvent
 from pipeline.main import _warn_about_access
 from pipeline.stages.state import StateStage

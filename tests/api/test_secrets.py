@@ -27,9 +27,8 @@ import httpx
 import pytest
 
 from api import ApiHandles, create_app
-from pipeline import passwords
 from pipeline.bus import Bus
-from pipeline.config import load
+from pipeline.config import load, passwords
 from pipeline.samplers import all_samplers
 from pipeline.samplers.runner import SamplerRunner
 from pipeline.stages.alerts import AlertStage

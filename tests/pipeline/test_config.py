@@ -593,7 +593,7 @@ def test_a_malformed_password_hash_is_refused_without_its_value(value: str, reas
 
 
 def test_a_password_hash_and_a_plain_password_load() -> None:
-    from pipeline import passwords
+    from pipeline.config import passwords
 
     hashed = passwords.hash_password("pw", iterations=1000)
     assert cfg.from_mapping({"api": {"password": hashed}}).api.password == hashed
