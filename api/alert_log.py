@@ -1,7 +1,7 @@
 """The alert transitions that ``/api/4/stream``'s ``Last-Event-ID`` resumes from.
 
 Quart-free (``api/handles.py`` carries one): the composition root makes it when the
-API starts (``pipeline/main.py``), so transitions are numbered and kept from then on,
+API starts (``api/main.py``), so transitions are numbered and kept from then on,
 not only once Quart has loaded for a first stream.
 """
 

@@ -14,7 +14,8 @@ from typing import Any
 from api.alert_log import AlertLog
 from pipeline.bus import Bus
 from pipeline.config import Config
-from pipeline.samplers.runner import RuntimeOptions, SamplerRunner
+from pipeline.demand import RuntimeOptions
+from pipeline.runner import SamplerRunner
 from pipeline.stages.alerts import AlertStage
 from pipeline.stages.history import HistoryStage
 from pipeline.stages.state import StateStage

@@ -1,6 +1,6 @@
 """HTTP Basic credentials: checked once, remembered, and failed logins slowed per address.
 
-* **Remembered.**  ``api.password`` may be a PBKDF2 hash (``pipeline/passwords.py``),
+* **Remembered.**  ``api.password`` may be a PBKDF2 hash (``pipeline/config/passwords.py``),
   whose check costs a fraction of a second: far too much for Home Assistant's poll of
   ``/all`` on every refresh.  A header that passed is remembered in a small LRU
   (:data:`KNOWN_SIZE` entries) under a keyed hash of the whole ``Authorization`` value

@@ -1,7 +1,7 @@
 """``GET /metrics``: the Prometheus page, beside ``/api/4`` (``docs/metrics.md``).
 
 The Prometheus text format by default, OpenMetrics when the ``Accept`` header asks for
-it; made by :mod:`pipeline.metrics` from the current state.  Auth, CORS and gzip apply
+it; made by :mod:`api.metrics_page` from the current state.  Auth, CORS and gzip apply
 as to every Quart route (``api/http_hooks.py``).
 """
 
@@ -11,8 +11,8 @@ from quart import Blueprint, Response, request
 
 from api.handles import ApiHandles
 from api.http import HttpRules
-from pipeline.metrics import MetricsPage
-from pipeline.metrics_pipeline import PipelineCollector
+from api.metrics_page import MetricsPage
+from api.metrics_pipeline import PipelineCollector
 
 
 def metrics_page(handles: ApiHandles, rules: HttpRules | None = None) -> MetricsPage:

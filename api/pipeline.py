@@ -16,7 +16,7 @@ from quart import Blueprint, Response
 from api.errors import json_value
 from pipeline import __version__
 from pipeline.bus import Bus
-from pipeline.samplers.runner import SamplerRunner
+from pipeline.runner import SamplerRunner
 
 
 def pipeline_blueprint(

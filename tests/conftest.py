@@ -67,7 +67,7 @@ def start_statbus(
     ready_timeout: float = 30.0,
     env: dict[str, str] | None = None,
 ) -> LiveStatbus:
-    """Run ``python -m pipeline.cli --config <toml>`` and wait for its URL line.
+    """Run ``python -m api.cli --config <toml>`` and wait for its URL line.
 
     Unless ``toml`` has a ``[ports]`` section, the default-gateway check is turned off:
     its ping would leave the machine, and tests stay on loopback."""
@@ -76,7 +76,7 @@ def start_statbus(
         toml += "\n[ports]\nport_default_gateway = false\n"
     path.write_text(toml)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "--config", str(path), *extra],
+        [sys.executable, "-m", "api.cli", "--config", str(path), *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -14,14 +14,14 @@ from typing import Any
 import httpx
 import pytest
 
-from pipeline.main import SHUTDOWN_DEADLINE
+from api.main import SHUTDOWN_DEADLINE
 from tests.conftest import start_statbus
 from tests.polling import sync_until
 
 #: on a busy 2-core machine: the interpreter's own exit, after the deadline's work
 MARGIN = 2.0
 
-STATBUS = [sys.executable, "-m", "pipeline.cli"]
+STATBUS = [sys.executable, "-m", "api.cli"]
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -8,7 +8,7 @@ secret, the value) and why, never a traceback.
 The cases are generated from the effective configuration (what ``statbus check-config``
 prints, :func:`pipeline.config.to_toml`) and the schemas behind it, so that a key added
 later is covered without editing this file.  Most run in-process through
-``pipeline.cli.main`` (fast); a few through the real command, for the exit code and the
+``api.cli.main`` (fast); a few through the real command, for the exit code and the
 stderr a user sees."""
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ from typing import Any
 
 import pytest
 
-from pipeline import cli
+from api import cli
 from pipeline import config as cfg
 from pipeline.checks import Option
 from pipeline.plugins import ALIASED, OPTIONS, SAMPLED, amps, folders, option_schema, ports
 
-STATBUS = [sys.executable, "-m", "pipeline.cli"]
+STATBUS = [sys.executable, "-m", "api.cli"]
 #: the effective configuration of the built-in defaults, as check-config prints it
 EFFECTIVE: dict[str, Any] = tomllib.loads(cfg.to_toml(cfg.load(), redact=False))
 #: the arrays of tables among the plugin options: (section, key) -> (entry schema, the

@@ -26,11 +26,11 @@ import orjson
 import pytest
 import trio
 
+from api.main import api_urls, serve
 from pipeline.bus import Policy
 from pipeline.config import from_mapping, load
-from pipeline.main import api_urls, serve
+from pipeline.runner import SampleContext, SamplerSpec
 from pipeline.samplers import all_samplers
-from pipeline.samplers.base import SampleContext, SamplerSpec
 from pipeline.topics import STATS_TOPIC
 from tests.conftest import QUIET_CPU
 from tests.polling import until

@@ -129,7 +129,7 @@ def _cannot_import_as(user: pwd.struct_passwd) -> str | None:
     reach, where the unit's install (under /usr/local) is not."""
     out = subprocess.run(
         ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups",
-         "--", sys.executable, "-c", "import pipeline.cli"],
+         "--", sys.executable, "-c", "import api.cli"],
         capture_output=True, text=True, timeout=60, cwd="/",
     )  # fmt: skip
     if out.returncode == 0:
@@ -175,7 +175,7 @@ def test_statbus_runs_unprivileged_read_only_without_capabilities(shared_dir: Pa
         "done; "
         f"exec setpriv --reuid={nobody.pw_uid} --regid={nobody.pw_gid} --clear-groups "
         "--no-new-privs --bounding-set=-all --inh-caps=-all --ambient-caps=-all -- "
-        f"{sys.executable} -m pipeline.cli --config {config} run"
+        f"{sys.executable} -m api.cli --config {config} run"
     )
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),

@@ -21,7 +21,7 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from pipeline.main import SHUTDOWN_DEADLINE
+from api.main import SHUTDOWN_DEADLINE
 from tests.conftest import LiveStatbus, start_statbus
 from tests.polling import sync_until
 from tests.sinks.conftest import Broker, mosquitto_binary

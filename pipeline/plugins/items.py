@@ -1,7 +1,9 @@
-"""What is done to a list plugin's items before they are published: the ``hide`` /
-``show`` filter and the aliases (docs/plugins/options.md), the same way for every
-plugin, from what its descriptor says (``alias_field``, ``alias_names``,
-``also_matched``), so that no sampler has to."""
+"""What is done to a sample before it is published, the same way for every plugin,
+from what its descriptor says, so that no sampler has to: its shape is checked
+(:func:`wrong_shape`), a list plugin's items are filtered by ``hide`` / ``show`` and
+given their aliases (docs/plugins/options.md; the descriptor's ``alias_field``,
+``alias_names`` and ``also_matched``), and text that is not valid Unicode is mended
+(:func:`valid_text`)."""
 
 from __future__ import annotations
 
@@ -156,3 +158,39 @@ def _unique(entries: list[Any], key: str) -> None:
         value = entry.get(key) if isinstance(entry, dict) else None
         if isinstance(value, str) and (candidate := labels.unique(value)) != value:
             entries[i] = {**entry, key: candidate}
+
+
+def wrong_shape(plugin: str, value: Any) -> str | None:
+    """What is wrong with the shape of ``plugin``'s sampled value (``None``: nothing):
+    a list plugin's value is a list of dicts (or ``{}`` where that is its empty value),
+    a dict plugin's a dict, a value plugin's a string.  The API and the exporters serve
+    this shape to clients that index it (Home Assistant), and the stages read it, so a
+    sampler that breaks it has failed, as one that raises has."""
+    info = PLUGINS[plugin]
+    if info.kind == "list":
+        if isinstance(value, list):
+            for i, entry in enumerate(value):
+                if not isinstance(entry, dict):
+                    return f"entry {i} is {type(entry).__name__}, not a dict"
+            return None
+        if info.absent == "dict" and value == {}:
+            return None
+        return f"{type(value).__name__}, not a list"
+    expected = {"dict": dict, "value": str}.get(info.kind)
+    if expected is not None and not isinstance(value, expected):
+        return f"{type(value).__name__}, not a {expected.__name__}"
+    return None
+
+
+def valid_text(value: Any) -> Any:
+    """``value`` with every string made valid Unicode: the bytes a process name, a
+    command line, a mount point or an interface name held that were not UTF-8 (decoded
+    with ``surrogateescape``, as psutil does) become U+FFFD, which msgpack and JSON can
+    carry.  Dict keys too."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    if isinstance(value, list | tuple):
+        return [valid_text(v) for v in value]
+    if isinstance(value, dict):
+        return {valid_text(k): valid_text(v) for k, v in value.items()}
+    return value

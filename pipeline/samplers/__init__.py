@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from pipeline.samplers.base import SamplerSpec
+from pipeline.runner import SamplerSpec
 
 
 def all_samplers() -> list[SamplerSpec]:

@@ -43,8 +43,8 @@ from typing import Any, NamedTuple
 import psutil
 
 from pipeline.plugins import PLUGINS
+from pipeline.runner import SampleContext, SamplerSpec
 from pipeline.samplers import commands, procfs
-from pipeline.samplers.base import SampleContext, SamplerSpec
 from pipeline.samplers.processes import CLOCK_TICKS, PAGESIZE, _pids, parse_cmdline
 from pipeline.samplers.sidebyside import SideBySide
 

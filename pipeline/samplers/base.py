@@ -1,4 +1,6 @@
-"""The sampler contract.
+"""Helpers for the sampler families; the contract they implement
+(:class:`~pipeline.runner.SamplerSpec`, :class:`~pipeline.runner.SampleContext`) is the
+runner's.
 
 A sampler is a blocking, pure-ish function ``sample(previous, ctx) -> (data, state)``:
 
@@ -16,32 +18,7 @@ convention (see :func:`rate_fields`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
-
-from pipeline.config import Config
-
-
-@dataclass(frozen=True, slots=True)
-class SampleContext:
-    config: Config
-    enabled: frozenset[str]
-    #: pid whose extended stats are requested through the API (None: none)
-    extended_pid: int | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-
-SampleFn = Callable[[Any, SampleContext], tuple[dict[str, Any], Any]]
-
-
-@dataclass(frozen=True, slots=True)
-class SamplerSpec:
-    """One sampler family: the plugins it produces and the function producing them."""
-
-    name: str
-    plugins: tuple[str, ...]
-    sample: SampleFn
 
 
 def rate_fields(

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.checks import url_without_secrets
 from pipeline.plugins import PLUGINS
-from pipeline.samplers.base import SampleContext, SamplerSpec
+from pipeline.runner import SampleContext, SamplerSpec
 
 if TYPE_CHECKING:  # httpx weighs megabytes: imported when an engine or URL is read
     import httpx

@@ -22,8 +22,8 @@ import logging
 from collections import Counter
 from typing import Any
 
+from pipeline.runner import SampleContext, SamplerSpec
 from pipeline.samplers import procfs
-from pipeline.samplers.base import SampleContext, SamplerSpec
 
 log = logging.getLogger(__name__)
 

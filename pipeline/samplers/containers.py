@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pipeline.plugins import PLUGINS
-from pipeline.samplers.base import SampleContext, SamplerSpec
+from pipeline.runner import SampleContext, SamplerSpec
 
 if TYPE_CHECKING:  # httpx weighs megabytes: imported when an engine or URL is read
     import httpx

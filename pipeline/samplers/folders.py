@@ -36,7 +36,8 @@ from functools import partial
 from typing import Any
 
 from pipeline.plugins import PLUGINS
-from pipeline.samplers.base import SampleContext, SamplerSpec, as_configured
+from pipeline.runner import SampleContext, SamplerSpec
+from pipeline.samplers.base import as_configured
 from pipeline.samplers.sidebyside import SideBySide
 
 log = logging.getLogger(__name__)

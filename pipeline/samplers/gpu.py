@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from pipeline.runner import SampleContext, SamplerSpec
 from pipeline.samplers import procfs
-from pipeline.samplers.base import SampleContext, SamplerSpec
 
 log = logging.getLogger(__name__)
 

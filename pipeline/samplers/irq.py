@@ -24,8 +24,8 @@ from time import monotonic
 from typing import Any
 
 from pipeline.plugins import PLUGINS
+from pipeline.runner import SampleContext, SamplerSpec
 from pipeline.samplers import procfs
-from pipeline.samplers.base import SampleContext, SamplerSpec
 
 #: how many lines the plugin publishes
 TOP = 5

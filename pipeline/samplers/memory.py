@@ -21,8 +21,8 @@ from typing import Any, NamedTuple
 
 import psutil
 
+from pipeline.runner import SampleContext, SamplerSpec
 from pipeline.samplers import procfs
-from pipeline.samplers.base import SampleContext, SamplerSpec
 
 log = logging.getLogger(__name__)
 

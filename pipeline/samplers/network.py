@@ -38,8 +38,9 @@ from typing import Any, cast
 
 import psutil
 
+from pipeline.runner import SampleContext, SamplerSpec
 from pipeline.samplers import procfs
-from pipeline.samplers.base import SampleContext, SamplerSpec, rate_fields
+from pipeline.samplers.base import rate_fields
 
 log = logging.getLogger(__name__)
 

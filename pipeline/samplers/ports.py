@@ -33,8 +33,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline.runner import SampleContext, SamplerSpec
 from pipeline.samplers import commands, network
-from pipeline.samplers.base import SampleContext, SamplerSpec, as_configured
+from pipeline.samplers.base import as_configured
 
 log = logging.getLogger(__name__)
 

@@ -53,8 +53,8 @@ from typing import Any, NamedTuple
 
 import psutil
 
+from pipeline.runner import SampleContext, SamplerSpec
 from pipeline.samplers import procfs
-from pipeline.samplers.base import SampleContext, SamplerSpec
 from pipeline.samplers.programs import group_programs, sort_processes
 
 log = logging.getLogger(__name__)

@@ -33,8 +33,8 @@ import re
 from typing import Any
 
 from pipeline.plugins import PLUGINS
+from pipeline.runner import SampleContext, SamplerSpec
 from pipeline.samplers import procfs
-from pipeline.samplers.base import SampleContext, SamplerSpec
 
 #: an array's first line: ``md0 : active raid1 sdb1[1] sda1[0]``
 _ARRAY = re.compile(r"(md\S*)\s+:\s+(.*)")

@@ -33,7 +33,7 @@ from typing import Any
 import psutil
 
 from pipeline.plugins.items import UniqueLabels
-from pipeline.samplers.base import SampleContext, SamplerSpec
+from pipeline.runner import SampleContext, SamplerSpec
 
 log = logging.getLogger(__name__)
 

@@ -48,8 +48,8 @@ from typing import Any
 import orjson
 
 from pipeline.plugins import PLUGINS
+from pipeline.runner import SampleContext, SamplerSpec
 from pipeline.samplers import commands
-from pipeline.samplers.base import SampleContext, SamplerSpec
 
 log = logging.getLogger(__name__)
 

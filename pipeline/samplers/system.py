@@ -25,8 +25,8 @@ from typing import Any
 import psutil
 
 import pipeline
+from pipeline.runner import SampleContext, SamplerSpec
 from pipeline.samplers import procfs
-from pipeline.samplers.base import SampleContext, SamplerSpec
 
 log = logging.getLogger(__name__)
 

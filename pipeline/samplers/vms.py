@@ -59,7 +59,8 @@ from typing import Any
 import orjson
 
 from pipeline.plugins import PLUGINS
-from pipeline.samplers.base import SampleContext, SamplerSpec, rate_fields
+from pipeline.runner import SampleContext, SamplerSpec
+from pipeline.samplers.base import rate_fields
 from pipeline.samplers.smart import run
 
 log = logging.getLogger(__name__)

@@ -19,8 +19,8 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.plugins import PLUGINS
+from pipeline.runner import SampleContext, SamplerSpec
 from pipeline.samplers import procfs
-from pipeline.samplers.base import SampleContext, SamplerSpec
 
 
 def parse_wireless(data: bytes) -> list[dict[str, Any]]:

@@ -36,10 +36,10 @@ import trio
 from pipeline import codec
 from pipeline.bus import Bus, Policy, Subscription
 from pipeline.config import Config
+from pipeline.demand import Demand
 from pipeline.events import AlertEvent, StatEvent, ViewsEvent
 from pipeline.persist import SAVE_TIMEOUT, SnapshotWriter
 from pipeline.persist import write_atomically as _write_atomically
-from pipeline.samplers.runner import Demand
 from pipeline.topics import ALERTS_TOPIC, STATS_TOPIC, VIEWS_TOPIC
 
 log = logging.getLogger(__name__)

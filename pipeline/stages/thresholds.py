@@ -4,7 +4,7 @@ It subscribes to ``stats`` **losslessly**: the alert stage opens and closes even
 the verdicts published here, so no sample may be skipped.  For each ``StatEvent`` of a
 plugin that threshold rules judge (cpu, load, mem, memswap, quicklook, fs, network,
 diskio, sensors, wifi, connections, gpu, containers, folders, ports, amps, raid) it
-computes the views (:func:`pipeline.thresholds.compute_views`),
+computes the views (:func:`pipeline.plugins.judge.compute_views`),
 keeps the latest views per plugin and the held levels (for hysteresis), and publishes a
 ``ViewsEvent`` on ``views``.
 

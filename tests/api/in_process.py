@@ -20,7 +20,7 @@ from api.handles import ApiHandles
 from api.root import create_root_app
 from pipeline.bus import Bus
 from pipeline.config import Config, load
-from pipeline.samplers.runner import SamplerRunner
+from pipeline.runner import SamplerRunner
 from pipeline.stages.alerts import AlertStage
 from pipeline.stages.history import HistoryStage
 from pipeline.stages.state import StateStage

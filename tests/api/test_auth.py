@@ -24,10 +24,10 @@ from hypercorn.trio import serve as hypercorn_serve
 from api import ApiHandles, create_app
 from api import http_auth as auth_module
 from api.http import HttpRules
+from api.main import _warn_about_access
 from pipeline.bus import Bus
 from pipeline.config import load, passwords
 from pipeline.events import StatEvent
-from pipeline.main import _warn_about_access
 from pipeline.stages.state import StateStage
 
 USER, PASSWORD = "admin", "correct horse"
@@ -386,7 +386,7 @@ async def test_a_failure_without_back_off_is_only_a_note(caplog: pytest.LogCaptu
 def test_an_open_api_beyond_loopback_is_warned_about(
     caplog: pytest.LogCaptureFixture, bind: str, password: str, warned: bool
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="pipeline.main")
+    caplog.set_level(logging.WARNING, logger="api.main")
     _warn_about_access(load(overrides={"api.bind": bind, "api.password": password}))
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     if warned:
@@ -397,7 +397,7 @@ def test_an_open_api_beyond_loopback_is_warned_about(
 
 
 def test_a_plain_password_is_recommended_to_be_hashed(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="pipeline.main")
+    caplog.set_level(logging.INFO, logger="api.main")
     _warn_about_access(load(overrides={"api.password": "plain"}))
     assert "statbus hash-password" in caplog.text
     caplog.clear()

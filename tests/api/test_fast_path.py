@@ -526,7 +526,7 @@ ROUTE_CONFIGS: dict[str, dict[str, Any]] = {
 def test_the_fast_route_table_is_the_one_quarts_url_map_gives(
     name: str, full: bool, tmp_path: Any
 ) -> None:
-    from pipeline.samplers.runner import SamplerRunner
+    from pipeline.runner import SamplerRunner
     from pipeline.stages.alerts import AlertStage
     from pipeline.stages.history import HistoryStage
     from pipeline.stages.thresholds import ThresholdStage

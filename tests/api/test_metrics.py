@@ -25,7 +25,7 @@ from api.metrics import metrics_page
 from pipeline.bus import Bus, Policy
 from pipeline.config import Config, from_mapping, load
 from pipeline.events import StatEvent
-from pipeline.samplers.runner import SamplerRunner, SamplerSpec
+from pipeline.runner import SamplerRunner, SamplerSpec
 from pipeline.stages.alerts import AlertStage
 from pipeline.stages.state import StateStage
 from pipeline.stages.thresholds import ThresholdStage
@@ -576,7 +576,7 @@ async def test_stream_clients_are_one_series_whose_counters_never_go_back() -> N
     """Each stream client has subscribers of its own (``stream#<n>``); the metrics sum
     them into ``subscriber="stream"`` with those that left, so clients that come and go
     add no series and the delivered count never goes backwards."""
-    from pipeline.metrics_pipeline import Families, add_bus
+    from api.metrics_pipeline import Families, add_bus
 
     bus = Bus()
     event = StatEvent("cpu", 1.0, 1, {"total": 1.0}).to_msgpack()

@@ -29,8 +29,8 @@ import pytest
 from api import ApiHandles, create_app
 from pipeline.bus import Bus
 from pipeline.config import load, passwords
+from pipeline.runner import SamplerRunner
 from pipeline.samplers import all_samplers
-from pipeline.samplers.runner import SamplerRunner
 from pipeline.stages.alerts import AlertStage
 from pipeline.stages.history import HistoryStage
 from pipeline.stages.state import StateStage
@@ -258,7 +258,7 @@ def test_check_config_reveals_no_secret(
 ) -> None:
     _, config_path, forms = live_secrets
     out = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "check-config", str(config_path)],
+        [sys.executable, "-m", "api.cli", "check-config", str(config_path)],
         capture_output=True,
         text=True,
         timeout=60,

@@ -415,7 +415,7 @@ def test_an_open_stream_does_not_hold_up_shutdown(tmp_path: Path) -> None:
 def test_a_stream_whose_reader_stalls_does_not_hold_up_shutdown(tmp_path: Path) -> None:
     """hypercorn (trio) writes to a socket in a shielded cancel scope with no timeout,
     so a client that stops reading pins its connection task; the CLI's backstop ends
-    the process shortly after the shutdown deadline (pipeline/main.py), with status 0."""
+    the process shortly after the shutdown deadline (api/main.py), with status 0."""
     live = start_statbus(tmp_path, "[api]\nport = 0\n[global]\nrefresh = 1.0\n")
     transport = httpx.HTTPTransport(socket_options=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)])
     try:

@@ -19,15 +19,15 @@ import httpx
 import pytest
 import trio
 
+from api.main import _hypercorn_config
 from api.root import LazyApp, create_root_app
 from pipeline.bus import Bus
 from pipeline.config import ConfigError, load
 from pipeline.events import StatEvent
-from pipeline.main import _hypercorn_config
 from pipeline.stages.state import StateStage
 from tests.conftest import _STARTED, LiveStatbus
 
-STATBUS = [sys.executable, "-m", "pipeline.cli"]
+STATBUS = [sys.executable, "-m", "api.cli"]
 HTTPS_LINE = re.compile(r"serving (https://\S+/api/4)")
 
 

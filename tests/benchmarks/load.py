@@ -618,7 +618,7 @@ def pipeline_delta(before: dict[str, Any], after: dict[str, Any], window: float)
 def hashed(password: str) -> str:
     """``statbus hash-password``'s output for ``password`` (read from standard input)."""
     out = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "hash-password"],
+        [sys.executable, "-m", "api.cli", "hash-password"],
         input=password + "\n",
         capture_output=True,
         text=True,
@@ -643,7 +643,7 @@ def statbus_run(bench: Bench, wrk: str, ns: argparse.Namespace, auth: str) -> Re
     if auth == "hash":
         password = hashed(PASSWORD)
     conf = bench.statbus_conf(label, port, password)
-    argv = [sys.executable, "-m", "pipeline.cli", "--config", str(conf)]
+    argv = [sys.executable, "-m", "api.cli", "--config", str(conf)]
     header = None
     if auth != "none":
         header = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()

@@ -3,7 +3,7 @@
     python tests/benchmarks/mqtt_latency.py [--duration 40,30] [--refresh default,0.1]
 
 Starts a private mosquitto on a free loopback port, then, for each refresh setting,
-runs the real pipeline in-process (``pipeline.main.serve``: every sampler, the stages,
+runs the real pipeline in-process (``api.main.serve``: every sampler, the stages,
 the MQTT sink with the default ``[mqtt]`` settings apart from host, port and
 devicename; the API off; a temporary data directory) and a subscriber to
 ``glances/bench/+`` (QoS 1) in a **separate process**, so that its arrival times are
@@ -48,10 +48,10 @@ from typing import Any
 
 import trio
 
+from api.main import serve
 from pipeline.bus import Policy
 from pipeline.config import load
 from pipeline.events import StatEvent
-from pipeline.main import serve
 from pipeline.plugins import SAMPLED
 from pipeline.topics import STATS_TOPIC
 from sinks.mqtt_layout import Layout

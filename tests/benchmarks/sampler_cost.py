@@ -48,11 +48,11 @@ import trio
 
 from pipeline.bus import Bus
 from pipeline.config import Config, load
+from pipeline.demand import RuntimeOptions
 from pipeline.events import StatEvent
 from pipeline.plugins import ON_DEMAND, PLUGINS, SAMPLED
+from pipeline.runner import SampleContext, SamplerRunner
 from pipeline.samplers import all_samplers
-from pipeline.samplers.base import SampleContext
-from pipeline.samplers.runner import RuntimeOptions, SamplerRunner
 from pipeline.stages.state import StateStage
 
 

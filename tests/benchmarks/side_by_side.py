@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # its own MQTT client id (the device name names it)
             text = conf.read_text().replace("bench-statbus", f"bench-{name}")
             conf.write_text(with_sets(text, sets))
-            argv_ = [sys.executable, "-m", "pipeline.cli", "--config", str(conf)]
+            argv_ = [sys.executable, "-m", "api.cli", "--config", str(conf)]
             env = {**tools.env(), "PYTHONPATH": str(tree)}
             proc = stack.enter_context(started(argv_, name, env, own / "statbus.log", cwd=tree))
             procs.append((name, rev, sets, proc))

@@ -319,7 +319,7 @@ class Tools:
 
     def statbus_sampling(self, refresh: float) -> list[str]:
         conf = self.statbus_conf(refresh, mqtt=True, api_port=0)
-        return [sys.executable, "-m", "pipeline.cli", "--config", str(conf)]
+        return [sys.executable, "-m", "api.cli", "--config", str(conf)]
 
     def glances_api(self, port: int) -> list[str]:
         return [
@@ -338,7 +338,7 @@ class Tools:
 
     def statbus_api(self, port: int) -> list[str]:
         conf = self.statbus_conf(2, mqtt=False, api_port=port)
-        return [sys.executable, "-m", "pipeline.cli", "--config", str(conf)]
+        return [sys.executable, "-m", "api.cli", "--config", str(conf)]
 
 
 # --------------------------------------------------------------------------- measures
@@ -734,7 +734,7 @@ def fill_history(tools: Tools, points: int = 1200, refresh: float = 0.1) -> None
     with its history full (it is persisted)."""
     port = free_port()
     conf = tools.statbus_conf(refresh, mqtt=False, api_port=port, every_plugin=True)
-    argv = [sys.executable, "-m", "pipeline.cli", "--config", str(conf)]
+    argv = [sys.executable, "-m", "api.cli", "--config", str(conf)]
     log(f"soak: filling the history ({points} points at {refresh:g} s)")
     with started(argv, "statbus", tools.env(), tools.tmp / "statbus-fill.log") as proc:
         wait_http(f"http://127.0.0.1:{port}/api/4/status", proc, "statbus", 60)
@@ -757,7 +757,7 @@ def soak(tools: Tools, ns: argparse.Namespace) -> str:
     fill_history(tools)
     port = free_port()
     conf = tools.statbus_conf(1, mqtt=False, api_port=port)
-    argv = [sys.executable, "-m", "pipeline.cli", "--config", str(conf)]
+    argv = [sys.executable, "-m", "api.cli", "--config", str(conf)]
     found: list[tuple[int, int, int]] = []  # (seconds, RSS KiB, processes on the host)
     start = time.monotonic()
     with started(argv, "statbus", tools.env(), tools.tmp / "statbus-soak.log") as proc:

@@ -8,7 +8,7 @@ from typing import Any
 
 from pipeline.config import Config, from_mapping
 from pipeline.plugins import PLUGINS
-from pipeline.samplers.base import SampleContext, SampleFn
+from pipeline.runner import SampleContext, SampleFn
 
 #: between the two readings of a rate: long enough for counters to move
 PAUSE = 0.2

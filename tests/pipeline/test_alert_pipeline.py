@@ -13,8 +13,7 @@ import trio
 
 from pipeline import config as cfg
 from pipeline.bus import Bus, Policy
-from pipeline.samplers.base import SampleContext, SamplerSpec
-from pipeline.samplers.runner import SamplerRunner
+from pipeline.runner import SampleContext, SamplerRunner, SamplerSpec
 from pipeline.stages.alerts import AlertStage
 from pipeline.stages.thresholds import ThresholdStage
 from pipeline.topics import ALERTS_TOPIC

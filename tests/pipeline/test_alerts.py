@@ -12,8 +12,8 @@ import trio
 
 from pipeline.bus import Bus, Policy
 from pipeline.config import load
+from pipeline.demand import Demand
 from pipeline.events import AlertEvent, StatEvent, ViewsEvent
-from pipeline.samplers.runner import Demand
 from pipeline.stages.alerts import (
     EVENTS_FILE,
     VIEWS_TOPIC,

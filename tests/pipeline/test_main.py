@@ -11,10 +11,10 @@ import httpx
 import pytest
 import trio
 
+from api.main import SHUTDOWN_DEADLINE, api_urls, serve
 from pipeline.config import load
-from pipeline.main import SHUTDOWN_DEADLINE, api_urls, serve
+from pipeline.runner import SampleContext, SamplerSpec
 from pipeline.samplers import all_samplers
-from pipeline.samplers.base import SampleContext, SamplerSpec
 from tests.polling import until
 
 #: every sampler runs: no default-gateway ping (tests stay on loopback)
@@ -73,8 +73,8 @@ async def test_api_serves_while_a_sampler_hangs() -> None:
 _ONLY_WHAT_IS_CONFIGURED = """
 import json, sys, tempfile, trio
 from pipeline.config import load
-from pipeline.main import serve
-from pipeline.samplers.base import SamplerSpec
+from api.main import serve
+from pipeline.runner import SamplerSpec
 
 overrides = {"global.data_dir": tempfile.mkdtemp(), "api.enabled": False,
              "global.sampler_timeout": 0.5}
@@ -89,7 +89,8 @@ async def main():
         running.shutdown.set()
 
 trio.run(main)
-heavy = ("api", "quart", "hypercorn", "paho", "httpx", "sinks.mqtt", "sinks.webhooks")
+heavy = ("api.root", "api.handles", "quart", "hypercorn", "paho", "httpx",
+         "sinks.mqtt", "sinks.webhooks")
 print(" ".join(m for m in heavy if m in sys.modules))
 """
 
@@ -171,7 +172,7 @@ async def test_the_process_lists_are_sampled_for_the_api_and_exports_only() -> N
 _QUART_ON_FIRST_FALLBACK = """
 import json, logging, sys, tempfile, time, httpx, trio
 from pipeline.config import load
-from pipeline.main import api_urls, serve
+from api.main import api_urls, serve
 
 password = sys.argv[1]
 logged = []

@@ -1,7 +1,7 @@
 """The options of the existing plugins (docs/plugins/options.md).
 
 * ``alias`` and ``hide``/``show``, applied by the runner to every list plugin
-  (:func:`pipeline.samplers.runner.item_rules`);
+  (:func:`pipeline.plugins.items.item_rules`);
 * network ``hide_no_up`` / ``hide_no_ip`` (psutil and procfs faked at the boundary, and
   live: this machine's down, address-less interfaces);
 * fs ``allow`` (a mount table in ``tmp_path``, and live);
@@ -22,8 +22,8 @@ import pytest
 
 from pipeline.config import Config, from_mapping
 from pipeline.plugins.items import display_filter, item_rules
+from pipeline.runner import SampleContext
 from pipeline.samplers import disk, network, processes, procfs, sensors
-from pipeline.samplers.base import SampleContext
 from tests.pipeline.sampler_helpers import LOOPBACK_ONLY, context, two_rounds
 
 

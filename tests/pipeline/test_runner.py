@@ -29,18 +29,12 @@ import trio
 
 from pipeline import codec
 from pipeline import config as cfg
+from pipeline import runner as runner_module
 from pipeline.bus import Bus, Policy
+from pipeline.demand import Demand, RuntimeOptions
 from pipeline.events import StatEvent
 from pipeline.plugins import PLUGINS
-from pipeline.samplers import runner as runner_module
-from pipeline.samplers.base import SampleContext, SamplerSpec
-from pipeline.samplers.runner import (
-    PRIMING_DELAY,
-    SLOW_AFTER,
-    Demand,
-    RuntimeOptions,
-    SamplerRunner,
-)
+from pipeline.runner import PRIMING_DELAY, SLOW_AFTER, SampleContext, SamplerRunner, SamplerSpec
 from pipeline.topics import STATS_TOPIC
 from tests.virtual_clock import VirtualClock
 

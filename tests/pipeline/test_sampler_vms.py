@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pipeline.config import from_mapping
-from pipeline.samplers.base import SampleContext
+from pipeline.runner import SampleContext
 from pipeline.samplers.vms import (
     VmsState,
     parse_domstats,

@@ -19,9 +19,9 @@ import orjson
 import pytest
 import trio
 
+from api.main import api_urls, serve
 from pipeline import config as cfg
 from pipeline.bus import Bus
-from pipeline.main import api_urls, serve
 from sinks.webhook_payloads import ZERO_TIME, fingerprint, verify
 from sinks.webhooks import PENDING_FILE, WebhookSink
 from tests.polling import until

@@ -7,7 +7,7 @@ families, and ``prometheus_client``'s own exposition code formats them.  So an i
 vanished (an interface unplugged, a container removed) is simply not exported by the next
 scrape, and nothing is updated per sample.
 
-The alerts' and the pipeline's part is in :mod:`pipeline.metrics_pipeline`.  The
+The alerts' and the pipeline's part is in :mod:`api.metrics_pipeline`.  The
 plugins' part changes only with the state (``StateStage.version``), so its text is
 kept per state version and content type: repeated scrapes within one sample format only
 the small pipeline part.  Quart-free, like the stages.

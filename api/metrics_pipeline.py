@@ -8,10 +8,10 @@ from typing import Any
 
 from prometheus_client.metrics_core import Metric
 
+from api.metrics_page import Families, label_value, metric_name, number
 from pipeline import __version__
 from pipeline.bus import Bus, family_of
-from pipeline.metrics import Families, label_value, metric_name, number
-from pipeline.samplers.runner import SamplerRunner
+from pipeline.runner import SamplerRunner
 from pipeline.stages.alerts import AlertStage
 from pipeline.stages.state import StateStage
 from pipeline.stages.thresholds import ThresholdStage

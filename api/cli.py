@@ -129,7 +129,7 @@ def _hash_password(ns: argparse.Namespace) -> int:
 
 
 def _run(config: Config, ns: argparse.Namespace) -> int:
-    from pipeline.main import api_urls, run_forever
+    from api.main import api_urls, run_forever
 
     logging.basicConfig(
         level=config.global_.log_level,

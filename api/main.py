@@ -1,6 +1,8 @@
 """The composition root: builds the bus, stages, samplers and the API, and runs them.
 
-This is the one module in ``pipeline/`` that imports ``api/`` and ``sinks/``.
+It lives in ``api/`` because the repository's top level is fixed and ``pipeline/`` knows
+none of its faces: with ``api/cli.py`` (the ``statbus`` command) it is the only module
+that imports both ``api/`` and ``sinks/`` (``tests/test_layout.py`` holds it to that).
 Everything runs in one nursery; shutdown is an event that hypercorn and the loops see,
 followed by a deadline after which whatever is left is cancelled.
 """
@@ -22,10 +24,10 @@ import trio
 
 from pipeline.bus import Bus
 from pipeline.config import Config, data_dir
+from pipeline.demand import RuntimeOptions
 from pipeline.plugins import ON_DEMAND
+from pipeline.runner import SamplerRunner, SamplerSpec
 from pipeline.samplers import all_samplers
-from pipeline.samplers.base import SamplerSpec
-from pipeline.samplers.runner import RuntimeOptions, SamplerRunner
 from pipeline.stages.alerts import AlertStage
 from pipeline.stages.history import HistoryStage
 from pipeline.stages.state import StateStage
@@ -121,7 +123,7 @@ async def serve(
     ``specs`` replaces the sampler families (tests inject faulty ones); ``shutdown``
     lets the caller stop it before it is ready.
     """
-    # The composition root is the one module of pipeline/ that may import api/ and sinks/.
+    # The composition root is the one module (with the CLI) that imports api/ and sinks/.
     # Each is imported only when configured: the API (hypercorn; Quart once a request
     # needs it), the MQTT sink (paho) and the webhooks (httpx) each weigh megabytes of
     # memory once imported.

@@ -33,7 +33,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,10 +43,10 @@ from pipeline import codec
 from pipeline.backoff import exponential
 from pipeline.bus import Bus
 from pipeline.config import Config
+from pipeline.demand import RuntimeOptions
 from pipeline.events import StatEvent
 from pipeline.plugins import ON_DEMAND, PLUGINS
-from pipeline.plugins.items import item_rules
-from pipeline.samplers.base import SampleContext, SamplerSpec
+from pipeline.plugins.items import item_rules, valid_text, wrong_shape
 from pipeline.topics import STATS_TOPIC
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,27 @@ PRIMING_DELAY = 1.0
 SLOW_AFTER = 0.25
 #: threads one (solo) family may have stuck in abandoned calls at once
 MAX_THREADS_PER_FAMILY = 2
+
+
+@dataclass(frozen=True, slots=True)
+class SampleContext:
+    config: Config
+    enabled: frozenset[str]
+    #: pid whose extended stats are requested through the API (None: none)
+    extended_pid: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+SampleFn = Callable[[Any, SampleContext], tuple[dict[str, Any], Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class SamplerSpec:
+    """One sampler family: the plugins it produces and the function producing them."""
+
+    name: str
+    plugins: tuple[str, ...]
+    sample: SampleFn
 
 
 class SamplerTimeout(Exception):
@@ -88,43 +109,6 @@ class SamplerStatus:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self), plugins=list(self.plugins))
-
-
-class Demand:
-    """Who reads the :data:`ON_DEMAND` plugins now.
-
-    A reader that always needs them (the API, an MQTT export of them) registers with
-    :meth:`always`; a reader that needs them for a while (the alert stage during an
-    alert) switches its interest with :meth:`want`.  The runner asks :meth:`wanted`
-    before each call, so a change counts from the next sampling round on.
-    """
-
-    def __init__(self) -> None:
-        self._always: set[str] = set()
-        self._readers: dict[str, set[str]] = {}
-
-    def always(self, plugins: Iterable[str]) -> None:
-        self._always.update(plugins)
-
-    def want(self, reader: str, plugins: Iterable[str]) -> None:
-        """``reader``'s interest is now exactly ``plugins`` (empty: none)."""
-        wanted = set(plugins)
-        if wanted:
-            self._readers[reader] = wanted
-        else:
-            self._readers.pop(reader, None)
-
-    def wanted(self, plugin: str) -> bool:
-        return plugin in self._always or any(plugin in w for w in self._readers.values())
-
-
-class RuntimeOptions:
-    """Mutable options the API may set (processes/extended) and the demand for the
-    on-demand plugins; read by the runner."""
-
-    def __init__(self, demand: Demand | None = None) -> None:
-        self.extended_pid: int | None = None
-        self.demand = demand or Demand()
 
 
 Outcome = tuple[dict[str, Any], Any] | BaseException
@@ -483,45 +467,6 @@ class SamplerRunner:
                 raw = codec.pack(StatEvent, plugin, ts, seq, valid_text(value))
             batch[plugin] = seq, raw, empty
         return batch
-
-
-Entry = dict[str, Any]
-
-
-def wrong_shape(plugin: str, value: Any) -> str | None:
-    """What is wrong with the shape of ``plugin``'s sampled value (``None``: nothing):
-    a list plugin's value is a list of dicts (or ``{}`` where that is its empty value),
-    a dict plugin's a dict, a value plugin's a string.  The API and the exporters serve
-    this shape to clients that index it (Home Assistant), and the stages read it, so a
-    sampler that breaks it has failed, as one that raises has."""
-    info = PLUGINS[plugin]
-    if info.kind == "list":
-        if isinstance(value, list):
-            for i, entry in enumerate(value):
-                if not isinstance(entry, dict):
-                    return f"entry {i} is {type(entry).__name__}, not a dict"
-            return None
-        if info.absent == "dict" and value == {}:
-            return None
-        return f"{type(value).__name__}, not a list"
-    expected = {"dict": dict, "value": str}.get(info.kind)
-    if expected is not None and not isinstance(value, expected):
-        return f"{type(value).__name__}, not a {expected.__name__}"
-    return None
-
-
-def valid_text(value: Any) -> Any:
-    """``value`` with every string made valid Unicode: the bytes a process name, a
-    command line, a mount point or an interface name held that were not UTF-8 (decoded
-    with ``surrogateescape``, as psutil does) become U+FFFD, which msgpack and JSON can
-    carry.  Dict keys too."""
-    if isinstance(value, str):
-        return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    if isinstance(value, list | tuple):
-        return [valid_text(v) for v in value]
-    if isinstance(value, dict):
-        return {valid_text(k): valid_text(v) for k, v in value.items()}
-    return value
 
 
 def _timeout(seconds: float) -> SamplerTimeout:
