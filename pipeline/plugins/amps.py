@@ -4,17 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pipeline.checks import (
-    Option,
-    boolean,
-    command,
-    regex_or_list,
-    string,
-    table_list,
-)
-from pipeline.checks import (
-    number as check_number,
-)
+from pipeline.checks import Option, boolean, command, regex_or_list, string, table_list
+from pipeline.checks import number as check_number
 from pipeline.plugins.descriptor import (
     CRITICAL,
     OK,

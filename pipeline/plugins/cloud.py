@@ -4,17 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pipeline.checks import (
-    Option,
-    base_url,
-)
-from pipeline.checks import (
-    number as check_number,
-)
-from pipeline.plugins.descriptor import (
-    FieldInfo,
-    PluginInfo,
-)
+from pipeline.checks import Option, base_url
+from pipeline.checks import number as check_number
+from pipeline.plugins.descriptor import FieldInfo, PluginInfo
 
 if TYPE_CHECKING:
     pass

@@ -4,13 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pipeline.plugins.descriptor import (
-    FieldInfo,
-    PluginInfo,
-    cwc,
-    decorate,
-    fixed,
-)
+from pipeline.plugins.descriptor import FieldInfo, PluginInfo, cwc, decorate, fixed
 
 if TYPE_CHECKING:
     from pipeline.plugins.judge import Judge

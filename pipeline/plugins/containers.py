@@ -4,20 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pipeline.checks import (
-    Option,
-    boolean,
-    socket_path,
-)
-from pipeline.checks import (
-    number as check_number,
-)
-from pipeline.plugins.descriptor import (
-    FieldInfo,
-    PluginInfo,
-    decorate,
-    number,
-)
+from pipeline.checks import Option, boolean, socket_path
+from pipeline.checks import number as check_number
+from pipeline.plugins.descriptor import FieldInfo, PluginInfo, decorate, number
 
 if TYPE_CHECKING:
     from pipeline.plugins.judge import Judge

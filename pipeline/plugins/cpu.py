@@ -6,25 +6,45 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pipeline.checks import (
-    Option,
-)
-from pipeline.checks import (
-    number as check_number,
-)
-from pipeline.plugins.descriptor import (
-    FieldInfo,
-    PluginInfo,
-    bottleneck,
-    cwc,
-    decorate,
-    fixed,
-)
+from pipeline.checks import Option
+from pipeline.checks import number as check_number
+from pipeline.plugins.descriptor import FieldInfo, PluginInfo, bottleneck, cwc, decorate, fixed
 
 if TYPE_CHECKING:
     from pipeline.plugins.judge import Judge
 
 F = FieldInfo
+
+
+#: the fields cpu and percpu describe alike
+_SYSTEM = F(
+    "Percent time spent in kernel space. System CPU time is the time spent running code in the Operating System kernel.",
+    "percent",
+)
+_USER = F(
+    "CPU percent time spent in user space. User CPU time is the time spent on the processor running your program's code (or code in libraries).",
+    "percent",
+)
+_IOWAIT = F(
+    "*(Linux)*: percent time spent by the CPU waiting for I/O operations to complete.",
+    "percent",
+)
+_IDLE = F(
+    "percent of CPU used by any program. Every program or task that runs on a computer system occupies a certain amount of processing time on the CPU. If the CPU has completed all tasks it is idle.",
+    "percent",
+)
+_IRQ = F(
+    "*(Linux and BSD)*: percent time spent servicing/handling hardware/software interrupts. Time servicing interrupts (hardware + software).",
+    "percent",
+)
+_NICE = F(
+    "*(Unix)*: percent time occupied by user level processes with a positive nice value. The time the CPU has spent running users' processes that have been *niced*.",
+    "percent",
+)
+_STEAL = F(
+    "*(Linux)*: percentage of time a virtual CPU waits for a real CPU while the hypervisor is servicing another virtual processor.",
+    "percent",
+)
 
 
 def _cpu_limits(ncpu: int) -> dict[str, float | bool]:
@@ -60,37 +80,16 @@ DESCRIPTORS = (
         "dict",
         fields={
             "total": F("Sum of all CPU percentages (except idle).", "percent"),
-            "system": F(
-                "Percent time spent in kernel space. System CPU time is the time spent running code in the Operating System kernel.",
-                "percent",
-            ),
-            "user": F(
-                "CPU percent time spent in user space. User CPU time is the time spent on the processor running your program's code (or code in libraries).",
-                "percent",
-            ),
-            "iowait": F(
-                "*(Linux)*: percent time spent by the CPU waiting for I/O operations to complete.",
-                "percent",
-            ),
+            "system": _SYSTEM,
+            "user": _USER,
+            "iowait": _IOWAIT,
             "dpc": F(
                 "*(Windows)*: time spent servicing deferred procedure calls (DPCs).", "percent"
             ),
-            "idle": F(
-                "percent of CPU used by any program. Every program or task that runs on a computer system occupies a certain amount of processing time on the CPU. If the CPU has completed all tasks it is idle.",
-                "percent",
-            ),
-            "irq": F(
-                "*(Linux and BSD)*: percent time spent servicing/handling hardware/software interrupts. Time servicing interrupts (hardware + software).",
-                "percent",
-            ),
-            "nice": F(
-                "*(Unix)*: percent time occupied by user level processes with a positive nice value. The time the CPU has spent running users' processes that have been *niced*.",
-                "percent",
-            ),
-            "steal": F(
-                "*(Linux)*: percentage of time a virtual CPU waits for a real CPU while the hypervisor is servicing another virtual processor.",
-                "percent",
-            ),
+            "idle": _IDLE,
+            "irq": _IRQ,
+            "nice": _NICE,
+            "steal": _STEAL,
             "guest": F(
                 "*(Linux)*: time spent running a virtual CPU for guest operating systems under the control of the Linux kernel.",
                 "percent",
@@ -154,34 +153,13 @@ DESCRIPTORS = (
         fields={
             "cpu_number": F("CPU number.", ""),
             "total": F("Sum of CPU percentages (except idle) for current CPU number.", "percent"),
-            "system": F(
-                "Percent time spent in kernel space. System CPU time is the time spent running code in the Operating System kernel.",
-                "percent",
-            ),
-            "user": F(
-                "CPU percent time spent in user space. User CPU time is the time spent on the processor running your program's code (or code in libraries).",
-                "percent",
-            ),
-            "iowait": F(
-                "*(Linux)*: percent time spent by the CPU waiting for I/O operations to complete.",
-                "percent",
-            ),
-            "idle": F(
-                "percent of CPU used by any program. Every program or task that runs on a computer system occupies a certain amount of processing time on the CPU. If the CPU has completed all tasks it is idle.",
-                "percent",
-            ),
-            "irq": F(
-                "*(Linux and BSD)*: percent time spent servicing/handling hardware/software interrupts. Time servicing interrupts (hardware + software).",
-                "percent",
-            ),
-            "nice": F(
-                "*(Unix)*: percent time occupied by user level processes with a positive nice value. The time the CPU has spent running users' processes that have been *niced*.",
-                "percent",
-            ),
-            "steal": F(
-                "*(Linux)*: percentage of time a virtual CPU waits for a real CPU while the hypervisor is servicing another virtual processor.",
-                "percent",
-            ),
+            "system": _SYSTEM,
+            "user": _USER,
+            "iowait": _IOWAIT,
+            "idle": _IDLE,
+            "irq": _IRQ,
+            "nice": _NICE,
+            "steal": _STEAL,
             "guest": F(
                 "*(Linux)*: percent of time spent running a virtual CPU for guest operating systems under the control of the Linux kernel.",
                 "percent",

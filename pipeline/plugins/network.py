@@ -6,21 +6,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pipeline.checks import (
-    Option,
-    boolean,
-)
-from pipeline.checks import (
-    number as check_number,
-)
-from pipeline.plugins.descriptor import (
-    FieldInfo,
-    PluginInfo,
-    cwc,
-    decorate,
-    fixed,
-    rate_per_sec,
-)
+from pipeline.checks import Option, boolean
+from pipeline.checks import number as check_number
+from pipeline.plugins.descriptor import FieldInfo, PluginInfo, cwc, decorate, fixed, rate_per_sec
 
 if TYPE_CHECKING:
     from pipeline.plugins.judge import Judge

@@ -4,16 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pipeline.checks import (
-    Option,
-    boolean,
-    host,
-    string,
-    table_list,
-)
-from pipeline.checks import (
-    number as check_number,
-)
+from pipeline.checks import Option, boolean, host, string, table_list
+from pipeline.checks import number as check_number
 from pipeline.plugins.descriptor import (
     CAREFUL,
     CRITICAL,

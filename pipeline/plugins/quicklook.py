@@ -4,17 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pipeline.checks import (
-    Option,
-    choice_list,
-)
-from pipeline.plugins.descriptor import (
-    FieldInfo,
-    PluginInfo,
-    cwc,
-    decorate,
-    fixed,
-)
+from pipeline.checks import Option, choice_list
+from pipeline.plugins.descriptor import FieldInfo, PluginInfo, cwc, decorate, fixed
 
 if TYPE_CHECKING:
     from pipeline.plugins.judge import Judge

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pipeline.plugins.descriptor import (
-    FieldInfo,
-    PluginInfo,
-)
+from pipeline.plugins.descriptor import FieldInfo, PluginInfo
 
 if TYPE_CHECKING:
     pass
