@@ -1,6 +1,6 @@
 """JSON Schemas (OpenAPI 3.1 dialect) of every plugin's stats, made from the metadata the
-API already serves: descriptions and units from ``pipeline/fields.py``, the shape (list,
-dict, value) and key field from ``pipeline/plugins.py``.
+API already serves: descriptions and units, the shape (list, dict, value) and key
+field from the plugin descriptors (``pipeline/plugins/``).
 
 The JSON type of a field follows its unit (``percent``, ``byte``, ``number``... are
 numbers, ``bool`` a boolean, ``list`` an array, ``string`` and no unit a string);
